@@ -1,0 +1,1 @@
+"""Check implementations: one module per domain, each check one decorated pure function."""

@@ -1,0 +1,1 @@
+"""Built-in policy packs (``*.yaml``) and framework catalogs (``frameworks/``)."""

@@ -1,0 +1,1 @@
+"""Report renderers and their Jinja2 templates."""

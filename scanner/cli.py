@@ -1,0 +1,313 @@
+"""The ``hygie`` command.
+
+Exit codes (scan and evaluate): 0 every assessed check passed; 1 at least one check failed;
+2 something could not be assessed (host or check error); 3 bad input (policy, inventory,
+arguments) before anything was scanned.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from hygie import __version__
+from hygie.console import make_console, progress, summary
+from hygie.engine import DEFAULT_WORKERS, EngineOptions, rejudge, run_scan
+from hygie.inventory import Inventory, Target, load_inventory, parse_target
+from hygie.output import exit_code, write_json
+from hygie.policy import DEFAULT_POLICY, Policy, builtin_policies, load_policy
+from hygie.registry import all_checks
+from hygie.store import Store, StoreError, default_path
+from hygie.transports.ssh import SshOptions
+from hygie.yamlfile import DataFileError
+
+EXIT_BAD_INPUT = 3
+
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"SQLite store (default {default_path()}, or $HYGIE_DB).",
+)
+policy_option = click.option(
+    "-p", "--policy", default=DEFAULT_POLICY, show_default=True,
+    help="Built-in policy name or path to a policy YAML file.",
+)  # fmt: skip
+output_option = click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results as JSON to this file.",
+)  # fmt: skip
+
+
+class BadInput(click.ClickException):
+    exit_code = EXIT_BAD_INPUT
+
+
+def _store(db: Path | None) -> Store:
+    return Store(db or Path(os.environ.get("HYGIE_DB") or default_path()))
+
+
+def _policy(ref: str) -> Policy:
+    try:
+        return load_policy(ref)
+    except DataFileError as exc:
+        raise BadInput(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hygie")
+def cli() -> None:
+    """hygie: compliance scanner and posture auditor for digital-health infrastructure."""
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Inventory YAML (hosts, groups, connection vars).",
+)
+@policy_option
+@click.option("-l", "--limit", multiple=True, help="Only these hosts or groups (repeatable).")
+@click.option("-t", "--tag", "tags", multiple=True, help="Only hosts with this tag (repeatable).")
+@click.option("-u", "--user", help="SSH user for command-line targets.")
+@click.option("-k", "--key", "keys", multiple=True, help="Private key file (repeatable).")
+@click.option("--become", is_flag=True, help="Run the collection under sudo on every host.")
+@click.option("--ask-pass", is_flag=True, help="Prompt once for the SSH password.")
+@click.option("--ask-become-pass", is_flag=True, help="Prompt once for the sudo password.")
+@click.option(
+    "--known-hosts",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=str(Path("~/.ssh/known_hosts").expanduser()),
+    show_default=True,
+)
+@click.option(
+    "--trust-on-first-use",
+    is_flag=True,
+    help="Accept and record unknown host keys (changed keys are still refused).",
+)
+@click.option(
+    "--ssh-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=str(Path("~/.ssh/config").expanduser()),
+    show_default=True,
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 1000),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Hosts audited at once.",
+)
+@click.option("--timeout", type=click.FloatRange(1), help="Per-host time limit in seconds.")
+@db_option
+@click.option("--no-store", is_flag=True, help="Do not record the scan in the store.")
+@output_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")
+def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
+         ask_become_pass, known_hosts, trust_on_first_use, ssh_config, workers, timeout,
+         db, no_store, output, quiet) -> None:  # fmt: skip
+    """Audit hosts. TARGETS are `local`, `host`, `user@host` or `user@host:port`.
+
+    With neither TARGETS nor --inventory, audits the local machine with the default policy.
+    """
+    pol = _policy(policy)
+    chosen = _targets(targets, inventory, limit, tags, user, keys, become, timeout)
+    ssh = SshOptions(
+        known_hosts=known_hosts,
+        trust_on_first_use=trust_on_first_use,
+        ssh_config=ssh_config,
+        password=getpass.getpass("SSH password: ") if ask_pass else None,
+    )
+    options = EngineOptions(
+        workers=workers,
+        ssh=ssh,
+        become_password=getpass.getpass("sudo password: ") if ask_become_pass else None,
+    )
+    console = make_console()
+    if quiet:
+        result = run_scan(chosen, pol, options)
+    else:
+        with progress(console, len(chosen)) as on_host:
+            result = run_scan(chosen, pol, options, on_host)
+    _finish(result, db, no_store, output, quiet, console)
+
+
+def _targets(targets, inventory, limit, tags, user, keys, become, timeout) -> list[Target]:
+    if inventory and targets:
+        raise BadInput("give either an inventory or targets on the command line, not both")
+    try:
+        if inventory:
+            inv = load_inventory(inventory)
+        else:
+            specs = dict.fromkeys(targets or ("local",))
+            inv = Inventory([parse_target(s, user=user, keys=tuple(keys)) for s in specs])
+    except DataFileError as exc:
+        raise BadInput(str(exc)) from None
+    chosen = inv.select(set(limit) or None, set(tags) or None)
+    if not chosen:
+        raise BadInput("no host matches the inventory, --limit and --tag given")
+    overrides: dict = {}
+    if become:
+        overrides["become"] = "sudo"
+    if timeout:
+        overrides["timeout"] = timeout
+    return [replace(t, **overrides) for t in chosen]
+
+
+def _finish(result, db, no_store, output, quiet, console) -> None:
+    if not no_store:
+        store = _store(db)
+        store.save(result)
+        store.close()
+    if output:
+        write_json(result, output)
+    if not quiet:
+        summary(console, result)
+        if not no_store:
+            console.print(f"stored as {result.id} in {db or default_path()}", markup=False)
+    sys.exit(exit_code(result))
+
+
+@cli.command()
+@click.argument("scan_ref", default="latest")
+@policy_option
+@db_option
+@click.option("--no-store", is_flag=True, help="Do not record the evaluation in the store.")
+@output_option
+@click.option("-q", "--quiet", is_flag=True)
+def evaluate(scan_ref, policy, db, no_store, output, quiet) -> None:
+    """Re-judge a stored scan's facts with a policy, offline (no host is contacted)."""
+    pol = _policy(policy)
+    store = _store(db)
+    try:
+        stored = store.load(scan_ref)
+    except StoreError as exc:
+        raise BadInput(str(exc)) from None
+    finally:
+        store.close()
+    _finish(rejudge(stored, pol), db, no_store, output, quiet, make_console())
+
+
+@cli.command()
+@db_option
+@click.option("-n", "--limit", default=20, show_default=True)
+def scans(db, limit) -> None:
+    """List stored scans, newest first."""
+    store = _store(db)
+    for s in store.list_scans(limit):
+        c = s.counts
+        origin = f" (re-judged {s.facts_from})" if s.facts_from else ""
+        click.echo(
+            f"{s.id}  {s.policy:<24} {s.hosts:>4} hosts  pass {c.get('pass', 0):>5}  "
+            f"fail {c.get('fail', 0):>5}  error {c.get('error', 0):>5}{origin}"
+        )
+    store.close()
+
+
+@cli.command()
+@click.argument("scan_ref", default="latest")
+@db_option
+def verify(scan_ref, db) -> None:
+    """Re-hash a stored scan's evidence and report any fact that was altered."""
+    store = _store(db)
+    try:
+        problems = store.verify(scan_ref)
+        scan_id = store.resolve(scan_ref)
+    except StoreError as exc:
+        raise BadInput(str(exc)) from None
+    finally:
+        store.close()
+    for p in problems:
+        click.echo(f"ALTERED {p}")
+    click.echo(f"{scan_id}: {'evidence intact' if not problems else 'EVIDENCE ALTERED'}")
+    sys.exit(1 if problems else 0)
+
+
+@cli.command()
+@click.argument("check_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def checks(check_id, as_json) -> None:
+    """List the registered checks, or show one with its metadata."""
+    registry = all_checks()
+    if check_id:
+        if check_id not in registry:
+            raise BadInput(f"unknown check {check_id!r}")
+        meta = registry[check_id].to_dict()
+        if as_json:
+            click.echo(json.dumps(meta, indent=2))
+            return
+        for key in ("id", "title", "severity", "families", "facts"):
+            click.echo(f"{key}: {meta[key]}")
+        click.echo(f"rationale: {meta['rationale']}\nremediation: {meta['remediation']}")
+        for fw, ids in meta["references"].items():
+            click.echo(f"  {fw}: {', '.join(ids)}")
+        for name, p in meta["params"].items():
+            click.echo(f"  param {name} = {p['default']!r}: {p['description']}")
+        return
+    if as_json:
+        click.echo(json.dumps([m.to_dict() for m in registry.values()], indent=2))
+        return
+    for meta in registry.values():
+        click.echo(f"{meta.id:<40} {meta.severity.value:<8} {meta.title}")
+
+
+@cli.group()
+def policies() -> None:
+    """List, show and validate policy packs."""
+
+
+@policies.command("list")
+def policies_list() -> None:
+    for name in builtin_policies():
+        pol = _policy(name)
+        click.echo(
+            f"{name:<24} {pol.version:<8} {len(pol.selections):>3} checks  "
+            f"{pol.description.splitlines()[0] if pol.description else ''}"
+        )
+
+
+@policies.command("show")
+@click.argument("ref")
+def policies_show(ref) -> None:
+    """Print the fully resolved policy (after `extends`) as YAML."""
+    import yaml
+
+    click.echo(yaml.safe_dump(_policy(ref).document(), sort_keys=False))
+
+
+@policies.command("validate")
+@click.argument("files", nargs=-1, required=True)
+def policies_validate(files) -> None:
+    """Check policy files; errors name the file and line."""
+    bad = 0
+    for f in files:
+        try:
+            pol = load_policy(f)
+            click.echo(f"{f}: ok ({pol.name} {pol.version}, {len(pol.selections)} checks)")
+        except DataFileError as exc:
+            bad += 1
+            click.echo(str(exc), err=True)
+    sys.exit(EXIT_BAD_INPUT if bad else 0)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

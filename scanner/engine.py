@@ -1,0 +1,169 @@
+"""The engine: audit many hosts concurrently, each on its own deadline.
+
+One host's failure (unreachable, bad credentials, no sudo, a hang) becomes that host's
+``error`` and never stops or delays the others beyond its own time limit.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from hygie import __version__
+from hygie.collect import Privilege, collect
+from hygie.evaluate import evaluate_host, host_family
+from hygie.factspec import FactSpec, all_facts
+from hygie.inventory import Target
+from hygie.model import HostScan, Scan
+from hygie.policy import Policy
+from hygie.registry import all_checks
+from hygie.transports.base import Transport, TransportError
+from hygie.transports.local import LocalTransport
+from hygie.transports.ssh import SshOptions, SshTransport
+
+ALWAYS_COLLECTED = ("os_release", "uname", "hostname", "date_utc")
+DEFAULT_WORKERS = 50
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    workers: int = DEFAULT_WORKERS
+    ssh: SshOptions = field(default_factory=SshOptions)
+    become_password: str | None = field(default=None, repr=False)
+
+
+def needed_facts(policy: Policy) -> list[FactSpec]:
+    """The union of facts the policy's checks read, plus what identifies the host."""
+    specs = all_facts()
+    registry = all_checks()
+    names = set(ALWAYS_COLLECTED)
+    for selection in policy.selections.values():
+        names.update(registry[selection.check_id].facts)
+    unknown = names - set(specs)
+    if unknown:
+        raise KeyError(f"checks need undeclared facts: {sorted(unknown)}")
+    return [specs[n] for n in sorted(names)]
+
+
+def new_scan_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def _secret(env_name: str | None, fallback: str | None, what: str) -> str | None:
+    if env_name is None:
+        return fallback
+    value = os.environ.get(env_name)
+    if value is None:
+        raise TransportError("config", f"{what}: environment variable {env_name} is not set")
+    return value
+
+
+def _transport(target: Target, options: EngineOptions) -> Transport:
+    if target.transport == "local":
+        return LocalTransport()
+    password = _secret(target.password_env, options.ssh.password, "password")
+    return SshTransport(target, options.ssh, password)
+
+
+def audit_host(
+    target: Target, specs: list[FactSpec], policy: Policy, options: EngineOptions
+) -> HostScan:
+    host = HostScan(
+        name=target.name,
+        address=target.display_address,
+        transport=target.transport,
+        tags=target.tags,
+        started=time.time(),
+    )
+    deadline = time.monotonic() + target.timeout
+    transport: Transport | None = None
+    try:
+        privilege = Privilege(
+            target.become,
+            _secret(target.become_password_env, options.become_password, "sudo password"),
+        )
+        transport = _transport(target, options)
+        transport.connect()
+        remaining = max(1.0, deadline - time.monotonic())
+        collected = collect(transport, specs, privilege, remaining)
+        host.facts = collected.facts
+        host.uid = collected.uid
+    except TransportError as exc:
+        host.error = str(exc)
+    except Exception as exc:  # never let one host take the scan down
+        host.error = f"internal: {type(exc).__name__}: {exc}"
+    finally:
+        if transport is not None:
+            host.connections, host.execs = transport.connections, transport.execs
+            transport.close()
+    host.family = host_family(host.facts)
+    host.results = evaluate_host(
+        host.name, host.facts, policy, host_error=host.error, privileged=host.uid == 0
+    )
+    host.finished = time.time()
+    return host
+
+
+def run_scan(
+    targets: Iterable[Target],
+    policy: Policy,
+    options: EngineOptions | None = None,
+    on_host: Callable[[HostScan], None] | None = None,
+) -> Scan:
+    options = options or EngineOptions()
+    targets = list(targets)
+    specs = needed_facts(policy)
+    scan = Scan(
+        id=new_scan_id(),
+        started=time.time(),
+        finished=0.0,
+        tool_version=__version__,
+        policy_name=policy.name,
+        policy_version=policy.version,
+        policy_digest=policy.digest,
+        policy_document=policy.document(),
+    )
+    done: dict[str, HostScan] = {}
+    workers = max(1, min(options.workers, len(targets) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hygie-host") as pool:
+        futures = {pool.submit(audit_host, t, specs, policy, options): t for t in targets}
+        for future in as_completed(futures):
+            host = future.result()
+            done[futures[future].name] = host
+            if on_host is not None:
+                on_host(host)
+    scan.hosts = [done[t.name] for t in targets]
+    scan.finished = time.time()
+    return scan
+
+
+def rejudge(scan: Scan, policy: Policy) -> Scan:
+    """Judge a stored scan's facts with another policy, offline: no host is contacted.
+
+    Hosts that could not be assessed stay ``error``: re-judging never invents evidence.
+    """
+    new = Scan(
+        id=new_scan_id(),
+        started=time.time(),
+        finished=0.0,
+        tool_version=__version__,
+        policy_name=policy.name,
+        policy_version=policy.version,
+        policy_digest=policy.digest,
+        policy_document=policy.document(),
+        facts_from=scan.facts_from or scan.id,
+    )
+    for old in scan.hosts:
+        host = replace(old, results=[])
+        host.results = evaluate_host(
+            host.name, host.facts, policy, host_error=host.error, privileged=host.uid == 0
+        )
+        new.hosts.append(host)
+    new.finished = time.time()
+    return new

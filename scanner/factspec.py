@@ -1,0 +1,96 @@
+"""How a fact is gathered: a named POSIX-sh snippet with its own bounds.
+
+Fact specs are declared by the domain modules in ``hygie.facts`` (one module per domain:
+accounts, ssh, packages, ...). Checks name the facts they need; the collector builds one
+script from the union. Specs are discovered, never listed by hand.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass
+
+DEFAULT_MAX_BYTES = 1 << 20
+DEFAULT_TIMEOUT = 30
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """``command`` runs under ``sh -c`` on the target with stdin closed.
+
+    It must only read: hygie never changes a target. ``privileged`` says the output is
+    incomplete without root (the check then reports ``error`` rather than a wrong verdict
+    when the host was scanned without ``become``).
+    """
+
+    name: str
+    command: str
+    description: str
+    privileged: bool = False
+    max_bytes: int = DEFAULT_MAX_BYTES
+    timeout: int = DEFAULT_TIMEOUT
+
+
+_REGISTRY: dict[str, FactSpec] = {}
+
+
+def fact(
+    name: str,
+    command: str,
+    description: str,
+    *,
+    privileged: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: int = DEFAULT_TIMEOUT,
+) -> FactSpec:
+    """Declare a fact; called at import time by the ``hygie.facts`` modules."""
+    if not _NAME.match(name):
+        raise ValueError(f"fact name {name!r} must be lower_snake_case")
+    if name in _REGISTRY and _REGISTRY[name].command != command:
+        raise ValueError(f"fact {name!r} declared twice with different commands")
+    spec = FactSpec(name, command, description, privileged, max_bytes, timeout)
+    _REGISTRY[name] = spec
+    return spec
+
+
+def file_fact(name: str, path: str, description: str, **kwargs) -> FactSpec:
+    """A fact that is the content of one file (exit status 1 when it is absent)."""
+    return fact(name, f"cat -- {path}", description, **kwargs)
+
+
+def files_fact(name: str, pattern: str, description: str, **kwargs) -> FactSpec:
+    """Several files (a glob) in one fact, each introduced by a ``==> path <==`` line.
+
+    Used for ``*.d`` drop-in directories, where order and file names matter.
+    """
+    command = (
+        f'for f in {pattern}; do [ -f "$f" ] || continue; '
+        'printf "==> %s <==\\n" "$f"; cat -- "$f"; echo; done'
+    )
+    return fact(name, command, description, **kwargs)
+
+
+def split_files(text: str) -> dict[str, str]:
+    """Inverse of :func:`files_fact`: path -> content, in the order collected."""
+    files: dict[str, str] = {}
+    current: str | None = None
+    for line in text.splitlines(keepends=True):
+        m = re.match(r"^==> (.+) <==\n?$", line)
+        if m:
+            current = m.group(1)
+            files[current] = ""
+        elif current is not None:
+            files[current] += line
+    return {k: v.removesuffix("\n") for k, v in files.items()}
+
+
+def all_facts() -> dict[str, FactSpec]:
+    """Every declared fact, after importing each module of ``hygie.facts``."""
+    package = importlib.import_module("hygie.facts")
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"hygie.facts.{info.name}")
+    return dict(_REGISTRY)

@@ -1,0 +1,164 @@
+"""The data model that flows through every stage: facts in, results out.
+
+Everything here is a plain, frozen dataclass so that a stored scan can be rebuilt
+exactly, compared, and re-judged offline; nothing in this module does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Outcome of one check on one host.
+
+    ``error`` means "could not assess" and is never counted as a pass anywhere.
+    """
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Raw output of one collection command on one host: the evidence itself.
+
+    ``sha256`` covers the raw stdout bytes exactly as received (after the size cap), so
+    an auditor can verify that a stored fact was not edited.
+    """
+
+    name: str
+    stdout: bytes
+    stderr: bytes = b""
+    exit_status: int | None = 0
+    truncated: bool = False
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.stdout).hexdigest())
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", errors="replace")
+
+    @property
+    def stderr_text(self) -> str:
+        return self.stderr.decode("utf-8", errors="replace")
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+    @property
+    def command_missing(self) -> bool:
+        """True when the shell could not find the command (POSIX exit status 127)."""
+        return self.exit_status == 127
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Expected vs actual, and the fact it was read from."""
+
+    expected: str
+    actual: str
+    fact: str | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    check_id: str
+    host: str
+    status: Status
+    severity: Severity
+    title: str
+    message: str
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "check_id": self.check_id,
+            "host": self.host,
+            "status": self.status.value,
+            "severity": self.severity.value,
+            "title": self.title,
+            "message": self.message,
+            "evidence": [
+                {"expected": e.expected, "actual": e.actual, "fact": e.fact} for e in self.evidence
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Result:
+        return cls(
+            check_id=data["check_id"],
+            host=data["host"],
+            status=Status(data["status"]),
+            severity=Severity(data["severity"]),
+            title=data["title"],
+            message=data["message"],
+            evidence=tuple(Evidence(**e) for e in data["evidence"]),
+        )
+
+
+@dataclass
+class HostScan:
+    """One host's part of a scan: its facts (evidence), its results, and how it went.
+
+    ``error`` is set when the host could not be assessed at all (unreachable, bad
+    credentials, no sudo): every check is then ``error`` for that host.
+    """
+
+    name: str
+    address: str
+    transport: str
+    family: str = "unknown"
+    facts: dict[str, Fact] = field(default_factory=dict)
+    results: list[Result] = field(default_factory=list)
+    error: str | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    connections: int = 0
+    execs: int = 0
+    uid: int | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.finished - self.started)
+
+
+@dataclass
+class Scan:
+    """One audit run. ``facts_from`` names the scan whose facts were judged when this one
+    is an offline re-evaluation (``hygie evaluate``); it is None for a live scan."""
+
+    id: str
+    started: float
+    finished: float
+    tool_version: str
+    policy_name: str
+    policy_version: str
+    policy_digest: str
+    policy_document: dict
+    hosts: list[HostScan] = field(default_factory=list)
+    facts_from: str | None = None
+
+    def results(self) -> list[Result]:
+        return [r for h in self.hosts for r in h.results]

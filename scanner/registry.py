@@ -1,0 +1,219 @@
+"""The check registry: a check is one pure function plus its metadata, in one place.
+
+The ``@check`` decorator holds everything a reader or a report needs (title, severity,
+rationale, remediation, framework references, facts needed, OS families, parameters), so
+a check's control mapping has exactly one source of truth. Checks are discovered by
+importing every module of ``hygie.checks``; nothing keeps a hand-written list.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hygie.model import Evidence, Fact, Severity, Status
+
+FAMILIES = ("debian", "rhel")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class MissingFact(Exception):
+    """A check asked for a fact the host did not provide: the engine turns it into
+    ``error`` so that missing evidence never reads as a pass."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"fact {name!r} unavailable: {reason}")
+        self.fact = name
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Param:
+    """A tunable threshold of a check; policies set it, the check never hard-codes it."""
+
+    default: Any
+    description: str
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[Any, ...] | None = None
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def validate(self, value: Any) -> str | None:
+        """Why ``value`` is unacceptable, or None."""
+        kind = self.kind
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if kind is not bool and isinstance(value, bool):
+            return f"expected {kind.__name__}, got a boolean"
+        if not isinstance(value, kind):
+            return f"expected {kind.__name__}, got {type(value).__name__} {value!r}"
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                return "expected a list of strings"
+            if self.choices is not None:
+                bad = [v for v in value if v not in self.choices]
+                if bad:
+                    return f"unknown values {bad}; allowed: {list(self.choices)}"
+        elif self.choices is not None and value not in self.choices:
+            return f"{value!r} not one of {list(self.choices)}"
+        if self.minimum is not None and isinstance(value, int | float) and value < self.minimum:
+            return f"{value} is below the minimum {self.minimum}"
+        if self.maximum is not None and isinstance(value, int | float) and value > self.maximum:
+            return f"{value} is above the maximum {self.maximum}"
+        return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a check function returns; the engine adds host, id, title and severity."""
+
+    status: Status
+    message: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+def passed(message: str, *evidence: Evidence) -> Verdict:
+    return Verdict(Status.PASS, message, evidence)
+
+
+def failed(message: str, *evidence: Evidence) -> Verdict:
+    return Verdict(Status.FAIL, message, evidence)
+
+
+def not_applicable(message: str, *evidence: Evidence) -> Verdict:
+    return Verdict(Status.NOT_APPLICABLE, message, evidence)
+
+
+def errored(message: str, *evidence: Evidence) -> Verdict:
+    return Verdict(Status.ERROR, message, evidence)
+
+
+def judge(ok: bool, message: str, *evidence: Evidence) -> Verdict:
+    """``passed`` or ``failed`` with the same message and evidence."""
+    return Verdict(Status.PASS if ok else Status.FAIL, message, evidence)
+
+
+class Facts:
+    """Read-only view of one host's facts, handed to check functions.
+
+    Asking for a fact that was not collected, or whose collection was truncated, raises
+    :class:`MissingFact`; the engine turns that into ``error`` for the check.
+    """
+
+    def __init__(self, facts: Mapping[str, Fact], *, privileged: bool = True):
+        self._facts = facts
+        self.privileged = privileged
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._facts
+
+    def get(self, name: str) -> Fact:
+        fact = self._facts.get(name)
+        if fact is None:
+            raise MissingFact(name, "not collected")
+        if fact.truncated:
+            raise MissingFact(name, "output exceeded the size cap and was truncated")
+        return fact
+
+    def text(self, name: str) -> str:
+        """Standard output of a fact whose command succeeded (exit status 0)."""
+        fact = self.get(name)
+        if not fact.ok:
+            detail = fact.stderr_text.strip().splitlines()[-1:] or [""]
+            raise MissingFact(name, f"command exited {fact.exit_status} {detail[0]}".strip())
+        return fact.text
+
+
+CheckFunc = Callable[[Facts, Mapping[str, Any]], Verdict]
+
+
+@dataclass(frozen=True)
+class CheckMeta:
+    id: str
+    title: str
+    severity: Severity
+    rationale: str
+    remediation: str
+    references: Mapping[str, tuple[str, ...]]
+    facts: tuple[str, ...]
+    families: tuple[str, ...]
+    params: Mapping[str, Param]
+    func: CheckFunc = field(repr=False, compare=False)
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.params.items()}
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity.value,
+            "rationale": self.rationale,
+            "remediation": self.remediation,
+            "references": {k: list(v) for k, v in self.references.items()},
+            "facts": list(self.facts),
+            "families": list(self.families),
+            "params": {
+                k: {"default": p.default, "description": p.description}
+                for k, p in self.params.items()
+            },
+        }
+
+
+_REGISTRY: dict[str, CheckMeta] = {}
+
+
+def check(
+    *,
+    title: str,
+    severity: Severity | str,
+    rationale: str,
+    remediation: str,
+    references: Mapping[str, Iterable[str]],
+    facts: Iterable[str],
+    families: Iterable[str] = FAMILIES,
+    params: Mapping[str, Param] | None = None,
+) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a check; its id is the function's name, so id, file and code agree."""
+
+    def register(func: CheckFunc) -> CheckFunc:
+        check_id = func.__name__
+        if not _ID.match(check_id):
+            raise ValueError(f"check id {check_id!r} must be lower_snake_case")
+        if check_id in _REGISTRY and _REGISTRY[check_id].func is not func:
+            raise ValueError(f"check {check_id!r} registered twice")
+        fams = tuple(families)
+        unknown = set(fams) - set(FAMILIES)
+        if unknown:
+            raise ValueError(f"check {check_id}: unknown families {sorted(unknown)}")
+        _REGISTRY[check_id] = CheckMeta(
+            id=check_id,
+            title=title,
+            severity=Severity(severity),
+            rationale=rationale.strip(),
+            remediation=remediation.strip(),
+            references={k: tuple(v) for k, v in references.items()},
+            facts=tuple(facts),
+            families=fams,
+            params=dict(params or {}),
+            func=func,
+        )
+        return func
+
+    return register
+
+
+def all_checks() -> dict[str, CheckMeta]:
+    """Every registered check, after importing each module of ``hygie.checks``."""
+    package = importlib.import_module("hygie.checks")
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"hygie.checks.{info.name}")
+    return dict(sorted(_REGISTRY.items()))

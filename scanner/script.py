@@ -1,0 +1,122 @@
+"""The single collection script: every fact a policy needs, gathered in one exec.
+
+Why one script: a round trip per fact costs latency on every host of a fleet; one exec on
+one connection keeps a full audit close to the cost of a bare SSH login.
+
+Framing: each fact's stdout and stderr are base64-encoded on the target, so nothing a
+target prints (hostile banners, files containing our markers) can forge or break a frame.
+Each command runs with stdin closed, its own time bound (``timeout`` when present) and a
+size cap (``head -c``); we read one byte past the cap to know whether it was truncated.
+The script only reads: it creates no file, not even a temporary one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hygie.factspec import FactSpec
+from hygie.model import Fact
+
+MARK = "@@HYGIE@@"
+STDERR_CAP = 4096
+PROTOCOL = "1"
+
+_PRELUDE = f"""\
+exec </dev/null 3>&1
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+LC_ALL=C; LANG=C; export PATH LC_ALL LANG
+if command -v timeout >/dev/null 2>&1; then _hy_to=timeout; else _hy_to=; fi
+_hy_fact() {{
+  printf '\\n{MARK} BEGIN %s\\n' "$1"
+  if [ -n "$_hy_to" ]; then _hy_cmd="timeout -k 2 $3"; else _hy_cmd=; fi
+  _hy_r=$( {{ {{ $_hy_cmd sh -c "$4" 2>&4 3>&- 4>&-; echo "@rc=$?" >&4; }} \\
+           | head -c "$2" | base64 >&3; }} 4>&1 )
+  printf '{MARK} STDERR\\n'
+  printf '%s' "${{_hy_r%@rc=*}}" | head -c {STDERR_CAP} | base64
+  printf '{MARK} END %s %s\\n' "$1" "${{_hy_r##*@rc=}}"
+}}
+printf '{MARK} START {PROTOCOL} %s\\n' "$(id -u)"
+"""
+
+
+def build_script(specs: Iterable[FactSpec]) -> str:
+    """One POSIX-sh script that collects ``specs`` in order, each framed separately."""
+    lines = [_PRELUDE]
+    for spec in sorted(specs, key=lambda s: s.name):
+        lines.append(
+            f"_hy_fact {spec.name} {spec.max_bytes + 1} {spec.timeout} {shlex.quote(spec.command)}"
+        )
+    lines.append(f"printf '\\n{MARK} DONE\\n'")
+    return "\n".join(lines) + "\n"
+
+
+class FrameError(Exception):
+    """The output is not a complete collection: the host is reported as ``error``."""
+
+
+@dataclass(frozen=True)
+class Collected:
+    facts: dict[str, Fact]
+    uid: int
+    complete: bool
+
+
+_LINE = re.compile(rf"^{re.escape(MARK)} (START|BEGIN|STDERR|END|DONE)(?: (.*))?$")
+
+
+def parse_output(output: bytes, specs: Iterable[FactSpec]) -> Collected:
+    """Turn the framed output back into facts; sizes are checked against each spec's cap.
+
+    A fact whose frame is cut off (the exec hit its deadline) is left out, so the checks
+    that need it report ``error`` rather than judging partial text.
+    """
+    caps = {s.name: s.max_bytes for s in specs}
+    facts: dict[str, Fact] = {}
+    uid: int | None = None
+    done = False
+    name: str | None = None
+    section = ""
+    chunks: dict[str, list[bytes]] = {"out": [], "err": []}
+    for raw in output.split(b"\n"):
+        line = raw.decode("ascii", errors="replace").rstrip("\r")
+        m = _LINE.match(line)
+        if not m:
+            if name is not None and line:
+                chunks[section].append(raw.strip())
+            continue
+        kind, arg = m.group(1), m.group(2) or ""
+        if kind == "START":
+            parts = arg.split()
+            if len(parts) != 2 or parts[0] != PROTOCOL or not parts[1].isdigit():
+                raise FrameError(f"unexpected collection header {line!r}")
+            uid = int(parts[1])
+        elif kind == "BEGIN":
+            name, section, chunks = arg, "out", {"out": [], "err": []}
+        elif kind == "STDERR" and name is not None:
+            section = "err"
+        elif kind == "END" and name is not None:
+            end_name, _, rc = arg.partition(" ")
+            if end_name == name and name in caps:
+                facts[name] = _make_fact(name, chunks, rc, caps[name])
+            name = None
+        elif kind == "DONE":
+            done = True
+    if uid is None:
+        raise FrameError("no collection header in the output (the script did not run)")
+    return Collected(facts, uid, done)
+
+
+def _make_fact(name: str, chunks: dict[str, list[bytes]], rc: str, cap: int) -> Fact:
+    try:
+        stdout = base64.b64decode(b"".join(chunks["out"]), validate=True)
+        stderr = base64.b64decode(b"".join(chunks["err"]), validate=True)
+    except (binascii.Error, ValueError):
+        return Fact(name, b"", b"undecodable frame", exit_status=None)
+    truncated = len(stdout) > cap
+    exit_status = int(rc) if rc.strip().isdigit() else None
+    return Fact(name, stdout[:cap], stderr, exit_status=exit_status, truncated=truncated)
