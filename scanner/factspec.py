@@ -22,9 +22,10 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 class FactSpec:
     """``command`` runs under ``sh -c`` on the target with stdin closed.
 
-    It must only read: hygie never changes a target. ``privileged`` says the output is
-    incomplete without root (the check then reports ``error`` rather than a wrong verdict
-    when the host was scanned without ``become``).
+    It must only read: hygie never changes a target. ``timeout`` 0 means the command only
+    reads files and cannot hang (it then runs without its own timer). ``privileged`` says
+    the output is incomplete without root (the check then reports ``error`` rather than a
+    wrong verdict when the host was scanned without ``become``).
     """
 
     name: str
@@ -58,8 +59,10 @@ def fact(
 
 
 def file_fact(name: str, path: str, description: str, **kwargs) -> FactSpec:
-    """A fact that is the content of one file (exit status 1 when it is absent)."""
-    return fact(name, f"cat -- {path}", description, **kwargs)
+    """A fact that is the content of one file (exit status 1 when it is absent).
+
+    Reading a file cannot hang, so it runs without its own ``timeout`` (cheaper)."""
+    return fact(name, f"cat -- {path}", description, **({"timeout": 0} | kwargs))
 
 
 def files_fact(name: str, pattern: str, description: str, **kwargs) -> FactSpec:
@@ -71,7 +74,7 @@ def files_fact(name: str, pattern: str, description: str, **kwargs) -> FactSpec:
         f'for f in {pattern}; do [ -f "$f" ] || continue; '
         'printf "==> %s <==\\n" "$f"; cat -- "$f"; echo; done'
     )
-    return fact(name, command, description, **kwargs)
+    return fact(name, command, description, **({"timeout": 0} | kwargs))
 
 
 def split_files(text: str) -> dict[str, str]:

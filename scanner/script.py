@@ -3,17 +3,16 @@
 Why one script: a round trip per fact costs latency on every host of a fleet; one exec on
 one connection keeps a full audit close to the cost of a bare SSH login.
 
-Framing: each fact's stdout and stderr are base64-encoded on the target, so nothing a
-target prints (hostile banners, files containing our markers) can forge or break a frame.
-Each command runs with stdin closed, its own time bound (``timeout`` when present) and a
-size cap (``head -c``); we read one byte past the cap to know whether it was truncated.
-The script only reads: it creates no file, not even a temporary one.
+Framing: each fact's stdout and stderr are hex-encoded on the target (``od``, one process
+that also applies the size cap), so nothing a target prints (hostile banners, files
+containing our markers) can forge or break a frame. We read one byte past the cap to know
+whether a fact was truncated. Commands run with stdin closed and, unless they only read a
+file (timeout 0: evaluated in the shell, saving two processes), under their own
+``timeout``. The script only reads: it creates no file, not even a temporary one.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import shlex
 from collections.abc import Iterable
@@ -30,14 +29,22 @@ _PRELUDE = f"""\
 exec </dev/null 3>&1
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 LC_ALL=C; LANG=C; export PATH LC_ALL LANG
-if command -v timeout >/dev/null 2>&1; then _hy_to=timeout; else _hy_to=; fi
+command -v timeout >/dev/null 2>&1 && _hy_to=1 || _hy_to=
 _hy_fact() {{
   printf '\\n{MARK} BEGIN %s\\n' "$1"
-  if [ -n "$_hy_to" ]; then _hy_cmd="timeout -k 2 $3"; else _hy_cmd=; fi
-  _hy_r=$( {{ {{ $_hy_cmd sh -c "$4" 2>&4 3>&- 4>&-; echo "@rc=$?" >&4; }} \\
-           | head -c "$2" | base64 >&3; }} 4>&1 )
+  if [ "$3" = 0 ]; then
+    _hy_r=$( {{ {{ eval "$4" 2>&4 3>&- 4>&-; echo "@rc=$?" >&4; }} \\
+             | od -An -v -tx1 -N "$2" >&3; }} 4>&1 )
+  elif [ -n "$_hy_to" ]; then
+    _hy_r=$( {{ {{ timeout -k 2 "$3" sh -c "$4" 2>&4 3>&- 4>&-; echo "@rc=$?" >&4; }} \\
+             | od -An -v -tx1 -N "$2" >&3; }} 4>&1 )
+  else
+    _hy_r=$( {{ {{ sh -c "$4" 2>&4 3>&- 4>&-; echo "@rc=$?" >&4; }} \\
+             | od -An -v -tx1 -N "$2" >&3; }} 4>&1 )
+  fi
+  _hy_e=${{_hy_r%@rc=*}}
   printf '{MARK} STDERR\\n'
-  printf '%s' "${{_hy_r%@rc=*}}" | head -c {STDERR_CAP} | base64
+  [ -z "$_hy_e" ] || printf '%s' "$_hy_e" | od -An -v -tx1 -N {STDERR_CAP}
   printf '{MARK} END %s %s\\n' "$1" "${{_hy_r##*@rc=}}"
 }}
 printf '{MARK} START {PROTOCOL} %s\\n' "$(id -u)"
@@ -113,9 +120,9 @@ def parse_output(output: bytes, specs: Iterable[FactSpec]) -> Collected:
 
 def _make_fact(name: str, chunks: dict[str, list[bytes]], rc: str, cap: int) -> Fact:
     try:
-        stdout = base64.b64decode(b"".join(chunks["out"]), validate=True)
-        stderr = base64.b64decode(b"".join(chunks["err"]), validate=True)
-    except (binascii.Error, ValueError):
+        stdout = bytes.fromhex(b" ".join(chunks["out"]).decode("ascii"))
+        stderr = bytes.fromhex(b" ".join(chunks["err"]).decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
         return Fact(name, b"", b"undecodable frame", exit_status=None)
     truncated = len(stdout) > cap
     exit_status = int(rc) if rc.strip().isdigit() else None

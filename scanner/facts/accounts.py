@@ -651,8 +651,8 @@ def parse_umask_value(word: str) -> int | None:
 
 
 def parse_umask_sources(text: str) -> tuple[UmaskSetting, ...]:
-    """The ``umask_sources`` fact (``path:line:text``): every ``umask VALUE`` command and
-    ``UMASK=``/``UMASK VALUE`` assignment outside comments."""
+    """The ``umask_sources`` fact (``path:line:text``): every ``umask VALUE`` command
+    outside comments, and ``UMASK=`` in /etc/default/login (read by pam_umask)."""
     found = []
     for raw in text.splitlines():
         path, _, rest = raw.partition(":")
@@ -662,7 +662,7 @@ def parse_umask_sources(text: str) -> tuple[UmaskSetting, ...]:
             if m.group(2).startswith("-"):
                 continue
             found.append(UmaskSetting(parse_umask_value(m.group(2)), code, f"{path}:{lineno}"))
-        m = re.match(r"^UMASK\s*[=\s]\s*['\"]?([0-7]{3,4})", code)
-        if m:
+        m = re.match(r"^UMASK\s*=\s*['\"]?([0-7]{3,4})", code)
+        if m and path == "/etc/default/login":  # elsewhere UMASK= is just a variable
             found.append(UmaskSetting(int(m.group(1), 8), code, f"{path}:{lineno}"))
     return tuple(found)

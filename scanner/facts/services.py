@@ -56,6 +56,12 @@ class RunningServices:
         """The subset of ``names`` that is running, in the order given."""
         return [name for name in names if self._running(name)]
 
+    def unit_running(self, name: str) -> bool:
+        """Running per systemd only: for daemons whose truncated process name is ambiguous
+        (``systemd-journal-upload`` and ``systemd-journald`` both show as
+        ``systemd-journal``)."""
+        return _unit(name) in self.units_running
+
     def is_enabled(self, *names: str) -> bool | None:
         """True/False from systemd's enabled unit files; None when the host has no systemd
         (there is no portable notion of "enabled" without it)."""
