@@ -196,7 +196,9 @@ class Store:
             "execs, uid, tags FROM hosts WHERE scan_id = ? ORDER BY rowid",
             (scan_id,),
         ).fetchall():
-            host = HostScan(*h[:10], tags=tuple(json.loads(h[10])))
+            fields = ("name", "address", "transport", "family", "error", "started",
+                      "finished", "connections", "execs", "uid")  # fmt: skip
+            host = HostScan(**dict(zip(fields, h[:10], strict=True)), tags=tuple(json.loads(h[10])))
             host.facts = self._facts(facts_scan, host.name)
             host.results = [
                 Result.from_dict(json.loads(body))

@@ -57,7 +57,7 @@ PACKAGE_INDEX_AGE = fact(
     "package_index_age",
     "for f in /var/lib/apt/lists/*Release /var/cache/dnf/*/repodata/repomd.xml "
     "/var/cache/libdnf5/*/repodata/repomd.xml /var/cache/yum/*/*/*/repodata/repomd.xml "
-    "/var/cache/yum/*/*/repomd.xml; do [ -f \"$f\" ] && stat -c '%Y %n' -- \"$f\"; done; true",
+    '/var/cache/yum/*/*/repomd.xml; do [ -f "$f" ] && stat -c \'%Y %n\' -- "$f"; done; true',
     "modification time (epoch) of each cached repository index (apt Release, dnf repomd)",
 )
 
@@ -94,10 +94,10 @@ AUTO_UPDATES = fact(
     "if command -v systemctl >/dev/null 2>&1; then echo '==> units <=='; "
     "for u in apt-daily.timer apt-daily-upgrade.timer dnf-automatic.timer "
     "dnf-automatic-install.timer dnf5-automatic.timer yum-cron.service; do "
-    "s=$(systemctl is-enabled \"$u\" 2>/dev/null); echo \"$u ${s:-not-found}\"; done; fi; "
-    "for f in /etc/dnf/automatic.conf /etc/yum/yum-cron.conf; do [ -f \"$f\" ] || continue; "
+    's=$(systemctl is-enabled "$u" 2>/dev/null); echo "$u ${s:-not-found}"; done; fi; '
+    'for f in /etc/dnf/automatic.conf /etc/yum/yum-cron.conf; do [ -f "$f" ] || continue; '
     "echo \"==> $f <==\"; grep -E '^[[:space:]]*(\\[|apply_updates|upgrade_type|update_cmd)' "
-    "\"$f\"; done; true",
+    '"$f"; done; true',
     "automatic update configuration: unattended-upgrades/APT::Periodic, dnf-automatic, "
     "yum-cron and their systemd units",
 )
