@@ -351,7 +351,7 @@ class PamConfig:
                             rule.module,
                             rule.args,
                             rule.quiet_missing,
-                            (*chain, path)[1:],
+                            chain,
                         )
                     )
 
@@ -444,7 +444,7 @@ class PasswordQuality:
     def get(self, key: str) -> Setting | None:
         return self.options.get(key)
 
-    def int(self, key: str, fallback: int = 0) -> int:
+    def num(self, key: str, fallback: int = 0) -> int:
         setting = self.options.get(key)
         value = setting.as_int() if setting else None
         return fallback if value is None else value
@@ -454,21 +454,23 @@ class PasswordQuality:
         """False when the quality module only warns (``enforcing=0``) or cannot fail."""
         if self.rule is None:
             return False
-        if self.module == "pam_pwquality" and self.int("enforcing", 1) == 0:
+        if self.module == "pam_unix":
+            return True  # it sets the password: its own minlen check cannot be skipped
+        if self.module == "pam_pwquality" and self.num("enforcing", 1) == 0:
             return False
         return self.rule.enforcing
 
     @property
     def minlen(self) -> int:
         floor = 6 if self.module in ("pam_pwquality", "pam_cracklib") else 0
-        return max(floor, self.int("minlen", 6))
+        return max(floor, self.num("minlen", 6))
 
     @property
     def positive_credits(self) -> int:
         """Length credits a password earns for character classes (lowering its minimum)."""
         if self.module not in ("pam_pwquality", "pam_cracklib"):
             return 0
-        return sum(max(self.int(k), 0) for k in CREDITS)
+        return sum(max(self.num(k), 0) for k in CREDITS)
 
     @property
     def shortest_accepted(self) -> int:
@@ -481,15 +483,15 @@ class PasswordQuality:
         """(classes demanded, named classes demanded by negative credits)."""
         if self.module not in ("pam_pwquality", "pam_cracklib"):
             return 0, ()
-        named = tuple(cls for key, cls in CREDITS.items() if self.int(key) < 0)
-        return max(self.int("minclass"), len(named)), named
+        named = tuple(cls for key, cls in CREDITS.items() if self.num(key) < 0)
+        return max(self.num("minclass"), len(named)), named
 
     @property
     def dictcheck(self) -> bool:
         if self.module == "pam_cracklib":
             return True  # cracklib always checks its dictionary
         if self.module == "pam_pwquality":
-            return self.int("dictcheck", 1) != 0
+            return self.num("dictcheck", 1) != 0
         return False
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from hygie.factspec import fact, split_files
 
-# --- firewall ------------------------------------------------------------------------------
+# --- firewall -------------------------------------------------------------
 
 NFT_RULESET = fact(
     "nft_ruleset",
@@ -46,7 +46,7 @@ FIREWALLD_STATE = fact(
     privileged=True,
 )
 
-# --- mandatory access control --------------------------------------------------------------
+# --- mandatory access control -------------------------------------------------------------
 
 MAC_STATUS = fact(
     "mac_status",
@@ -61,7 +61,7 @@ MAC_STATUS = fact(
     privileged=True,
 )
 
-# --- permissions of account databases -------------------------------------------------------
+# --- permissions of account databases -------------------------------------------------------------
 
 SENSITIVE_FILES = (
     "/etc/passwd",
@@ -79,7 +79,7 @@ SENSITIVE_FILE_PERMS = fact(
     "mode (octal), owner and group of the account databases and their backups",
 )
 
-# --- storage --------------------------------------------------------------------------------
+# --- storage -------------------------------------------------------------
 
 BLOCK_DEVICES = fact(
     "block_devices",
@@ -90,7 +90,7 @@ BLOCK_DEVICES = fact(
 )
 
 
-# --- firewall parsers -----------------------------------------------------------------------
+# --- firewall parsers -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,7 @@ def parse_mac_status(text: str) -> MacStatus:
     )
 
 
-# --- permissions parsers ---------------------------------------------------------------------
+# --- permissions parsers -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -279,7 +279,7 @@ def no_more_permissive(actual: int, allowed: int) -> bool:
     return actual & ~allowed & 0o7777 == 0
 
 
-# --- storage parsers -------------------------------------------------------------------------
+# --- storage parsers -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -374,3 +374,39 @@ def parse_block_devices(text: str) -> StorageLayout:
         if len(parts) >= 3:
             mounts.append(Mount(_unescape_mount(parts[0]), _unescape_mount(parts[1]), parts[2]))
     return StorageLayout(tuple(devices), tuple(mounts))
+
+
+# --- world-writable files -----------------------------------------------------------------
+
+# Walks every local disk filesystem once (deduplicated by device, bind mounts skipped): slow
+# on big hosts, hence the long timeout; output capped so a messy host is not "truncated".
+WORLD_WRITABLE_LIMIT = 500
+WORLD_WRITABLE = fact(
+    "world_writable",
+    "find / -maxdepth 0 -printf '' >/dev/null 2>&1 || exit 127; "
+    "awk '$3 ~ /^(ext[234]|xfs|btrfs|jfs|f2fs|reiserfs)$/ && !seen[$1]++ {print $2}' "
+    "/proc/self/mounts | while read -r mp; do "
+    'find "$mp" -xdev \\( -type f -perm -0002 -o -type d -perm -0002 ! -perm -1000 \\) '
+    "-printf '%y %m %u %p\\n' 2>/dev/null; done | head -n " + str(WORLD_WRITABLE_LIMIT),
+    "world-writable files and non-sticky world-writable directories on local filesystems",
+    privileged=True,
+    timeout=300,
+)
+
+
+@dataclass(frozen=True)
+class WritableEntry:
+    kind: str  # f (file) | d (directory)
+    mode: str
+    owner: str
+    path: str
+
+
+def parse_world_writable(text: str) -> list[WritableEntry]:
+    """``find -printf '%y %m %u %p'`` lines (the path may contain spaces)."""
+    entries = []
+    for line in text.splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) == 4:
+            entries.append(WritableEntry(*parts))
+    return entries

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 
 from hygie.factspec import fact, files_fact, split_files
 
-# --- audit ---------------------------------------------------------------------------------
+# --- audit -------------------------------------------------------------
 
 AUDIT_RULES = fact(
     "audit_rules",
@@ -30,7 +30,7 @@ AUDIT_STATUS = fact(
     privileged=True,
 )
 
-# --- log storage and forwarding ------------------------------------------------------------
+# --- log storage and forwarding -------------------------------------------------------------
 
 JOURNALD_CONF = files_fact(
     "journald_conf",
@@ -58,7 +58,7 @@ JOURNAL_UPLOAD_CONF = files_fact(
     "systemd-journal-upload configuration (URL=)",
 )
 
-# --- time ----------------------------------------------------------------------------------
+# --- time -------------------------------------------------------------
 
 CHRONY_CONF = files_fact(
     "chrony_conf",
@@ -85,7 +85,7 @@ TIMEDATECTL = fact(
 )
 
 
-# --- shared config helpers -------------------------------------------------------------------
+# --- shared config helpers -------------------------------------------------------------
 
 
 def strip_comment(line: str, markers: str = "#") -> str:
@@ -167,7 +167,7 @@ def list_value(values: dict[str, list[str]], key: str) -> list[str] | None:
     return items
 
 
-# --- audit parsers -----------------------------------------------------------------------------
+# --- audit parsers -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ def journal_upload_url(text: str) -> str | None:
     return value or None
 
 
-# --- time parsers -------------------------------------------------------------------------------
+# --- time parsers -------------------------------------------------------------
 
 _CHRONY_SOURCE = ("server", "pool", "peer", "refclock")
 _NTP_SOURCE = ("server", "servers", "pool", "peer", "sensor")

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from debian.debian_support import version_compare
+from univers.versions import RpmVersion
 
 from hygie.factspec import fact, split_files
 
@@ -66,7 +67,8 @@ REBOOT_REQUIRED = fact(
     "if [ -e /var/run/reboot-required ]; then echo 'flag present'; else echo 'flag absent'; fi; "
     "[ -r /var/run/reboot-required.pkgs ] && sed 's/^/pkg /' /var/run/reboot-required.pkgs; "
     "if command -v needs-restarting >/dev/null 2>&1; then "
-    "needs-restarting -r 2>&1 | sed 's/^/nr /'; echo \"needs-restarting $?\"; "
+    "out=$(needs-restarting -r 2>&1); rc=$?; printf '%s\\n' \"$out\" | sed 's/^/nr /'; "
+    'echo "needs-restarting $rc"; '
     "else echo 'needs-restarting missing'; fi; true",
     "reboot-required flag (Debian/Ubuntu) and needs-restarting -r (RHEL)",
 )
@@ -178,109 +180,11 @@ def parse_rpm_packages(text: str) -> tuple[Package, ...]:
 # -- version comparison ----------------------------------------------------------------
 
 
-def rpmvercmp(a: str, b: str) -> int:
-    """rpm's segment comparison (rpmio/rpmvercmp.c, rpm >= 4.15, with ``~`` and ``^``).
-
-    A faithful port: separators are any non-alphanumeric ASCII except ``~`` and ``^``;
-    ``~`` sorts before everything (pre-releases), ``^`` after the base version but before
-    any further segment (post-release snapshots); numeric segments beat alphabetic ones,
-    compare numerically with leading zeros dropped; alphabetic ones compare bytewise.
-    Returns -1, 0 or 1.
-    """
-    if a == b:
-        return 0
-    one, two = a, b
-    i = j = 0
-    while i < len(one) or j < len(two):
-        while i < len(one) and not _alnum(one[i]) and one[i] not in "~^":
-            i += 1
-        while j < len(two) and not _alnum(two[j]) and two[j] not in "~^":
-            j += 1
-        c1 = one[i] if i < len(one) else ""
-        c2 = two[j] if j < len(two) else ""
-        # Tilde: sorts before everything else, including the end of the string.
-        if c1 == "~" or c2 == "~":
-            if c1 != "~":
-                return 1
-            if c2 != "~":
-                return -1
-            i += 1
-            j += 1
-            continue
-        # Caret: like tilde, but the end of the string (the base version) sorts lower.
-        if c1 == "^" or c2 == "^":
-            if not c1:
-                return -1
-            if not c2:
-                return 1
-            if c1 != "^":
-                return 1
-            if c2 != "^":
-                return -1
-            i += 1
-            j += 1
-            continue
-        if not (c1 and c2):
-            break
-        if c1.isascii() and c1.isdigit():
-            seg1, i = _span(one, i, _digit)
-            seg2, j = _span(two, j, _digit)
-            isnum = True
-        else:
-            seg1, i = _span(one, i, _alpha)
-            seg2, j = _span(two, j, _alpha)
-            isnum = False
-        if not seg2:
-            # Segments of different types: numeric is newer than alphabetic.
-            return 1 if isnum else -1
-        if isnum:
-            seg1 = seg1.lstrip("0")
-            seg2 = seg2.lstrip("0")
-            if len(seg1) != len(seg2):
-                return 1 if len(seg1) > len(seg2) else -1
-        if seg1 != seg2:
-            return 1 if seg1 > seg2 else -1
-    rest1 = i < len(one)
-    rest2 = j < len(two)
-    if not rest1 and not rest2:
-        return 0
-    return -1 if not rest1 else 1
-
-
-def _alpha(c: str) -> bool:
-    return c.isascii() and c.isalpha()
-
-
-def _digit(c: str) -> bool:
-    return c.isascii() and c.isdigit()
-
-
-def _alnum(c: str) -> bool:
-    return _alpha(c) or _digit(c)
-
-
-def _span(text: str, start: int, pred) -> tuple[str, int]:
-    end = start
-    while end < len(text) and pred(text[end]):
-        end += 1
-    return text[start:end], end
-
-
-def _split_evr(evr: str) -> tuple[int, str, str]:
-    epoch, sep, rest = evr.partition(":")
-    if not sep or not epoch.isdigit():
-        epoch, rest = "0", evr
-    version, _, release = rest.rpartition("-") if "-" in rest else (rest, "", "")
-    return int(epoch), version, release
-
-
 def rpm_evr_compare(a: str, b: str) -> int:
-    """Compare ``[epoch:]version[-release]`` the way rpm does: epoch, version, release."""
-    ea, va, ra = _split_evr(a)
-    eb, vb, rb = _split_evr(b)
-    if ea != eb:
-        return 1 if ea > eb else -1
-    return rpmvercmp(va, vb) or rpmvercmp(ra, rb)
+    """Compare ``[epoch:]version[-release]`` the way rpm does (epoch, then rpmvercmp on
+    version and release, with ``~`` and ``^``), using univers' port of rpm's algorithm."""
+    left, right = RpmVersion(a), RpmVersion(b)
+    return (left > right) - (left < right)
 
 
 def compare_versions(manager: str, a: str, b: str) -> int:

@@ -1,0 +1,429 @@
+"""Host hardening: packet filter, mandatory access control, account-database permissions,
+encryption of data at rest.
+
+These are the controls that limit the blast radius once something is exposed or
+compromised: what can reach the host, what a hijacked daemon may touch, who can read
+password hashes, and what a stolen disk reveals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hygie.facts.hardening import (
+    SENSITIVE_FILES,
+    WORLD_WRITABLE_LIMIT,
+    InputChain,
+    no_more_permissive,
+    parse_block_devices,
+    parse_firewalld_state,
+    parse_iptables_input_chains,
+    parse_mac_status,
+    parse_nft_input_chains,
+    parse_stat_lines,
+    parse_ufw_status,
+    parse_world_writable,
+)
+from hygie.model import Evidence
+from hygie.registry import (
+    Facts,
+    Param,
+    Verdict,
+    check,
+    errored,
+    failed,
+    judge,
+    not_applicable,
+    passed,
+)
+
+
+def _cap(items: list[str], limit: int = 50) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+# --- firewall -------------------------------------------------------------
+
+# firewalld's exit status when the daemon is not running: an answer, not a failure to read.
+FIREWALLD_NOT_RUNNING = 252
+
+
+def _chain_coverage(chains: list[InputChain], source: str) -> tuple[list[str], set[str]]:
+    """(description of each chain, IP versions protected by a default-deny chain)."""
+    seen, covered = [], set()
+    for chain in chains:
+        seen.append(f"{source} {chain.label}{' default-deny' if chain.default_deny else ''}")
+        if chain.default_deny:
+            covered |= {"inet": {"ipv4", "ipv6"}, "ip": {"ipv4"}, "ip6": {"ipv6"}}[chain.family]
+    return seen, covered
+
+
+@check(
+    title="A host firewall filters inbound traffic with default deny",
+    severity="high",
+    rationale=(
+        "A default-deny inbound filter keeps services that were installed or started by "
+        "accident (debug ports, database listeners, DICOM test nodes) from being reachable; "
+        "it is the last layer when network segmentation fails."
+    ),
+    remediation=(
+        "Debian/Ubuntu: `ufw default deny incoming && ufw allow <needed ports> && ufw enable`, "
+        "or an /etc/nftables.conf input chain with `policy drop;` and `systemctl enable --now "
+        "nftables`. RHEL: `systemctl enable --now firewalld` with a default zone other than "
+        "trusted (`firewall-cmd --set-default-zone=public`)."
+    ),
+    references={
+        "hipaa": ["164.312(a)(1)", "164.312(e)(1)"],
+        "nist_800_53r5": ["SC-7", "SC-7(5)"],
+        "nist_csf_2_0": ["PR.IR-01"],
+        "iso27001_2022": ["A.8.20", "A.8.22"],
+        "nis2": ["21(2)(e)"],
+        "anssi_hygiene": ["17", "19"],
+        "cis_controls_v8": ["4.4"],
+        "cis_ubuntu_2204_v2_0_0": ["4.1.3", "4.1.7", "4.2.8"],
+    },
+    facts=("nft_ruleset", "iptables_rules", "ufw_status", "firewalld_state"),
+    params={
+        "require_ipv6": Param(
+            False, "also require IPv6 inbound traffic to be default-deny (set on dual-stack)"
+        )
+    },
+)
+def fw_host_firewall_active(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    seen: list[str] = []
+    covered: set[str] = set()
+    unreadable: list[str] = []
+
+    def readable(name: str) -> str | None:
+        fact = facts.get(name)
+        if fact.ok:
+            return fact.text
+        if not fact.command_missing:
+            unreadable.append(f"{name} (exit {fact.exit_status})")
+        return None
+
+    if (text := readable("nft_ruleset")) is not None:
+        s, c = _chain_coverage(parse_nft_input_chains(text), "nftables")
+        seen += s or ["nftables: no input chain"]
+        covered |= c
+    if (text := readable("iptables_rules")) is not None:
+        s, c = _chain_coverage(parse_iptables_input_chains(text), "iptables")
+        seen += s
+        covered |= c
+    if (text := readable("ufw_status")) is not None:
+        ufw = parse_ufw_status(text)
+        seen.append(f"ufw {'active' if ufw.active else 'inactive'}, incoming {ufw.incoming}")
+        if ufw.active and ufw.incoming in ("deny", "reject"):
+            covered |= {"ipv4", "ipv6"}
+    fwd = facts.get("firewalld_state")
+    if fwd.ok or fwd.exit_status == FIREWALLD_NOT_RUNNING:
+        state = parse_firewalld_state(fwd.text)
+        seen.append(
+            f"firewalld {'running, zone ' + state.default_zone if state.running else 'not running'}"
+        )
+        if state.running and state.default_zone not in ("trusted", ""):
+            covered |= {"ipv4", "ipv6"}
+    elif not fwd.command_missing:
+        unreadable.append(f"firewalld_state (exit {fwd.exit_status})")
+
+    needed = {"ipv4", "ipv6"} if params["require_ipv6"] else {"ipv4"}
+    actual = _cap(seen) or "no firewall tooling found"
+    evidence = Evidence(
+        f"default-deny inbound for {', '.join(sorted(needed))}", actual, "nft_ruleset"
+    )
+    if needed <= covered:
+        note = "" if "ipv6" in covered else " (IPv6 not filtered)"
+        return passed(f"inbound traffic is default-deny{note}: {actual}", evidence)
+    if unreadable:
+        return errored(f"could not read {', '.join(unreadable)}; seen: {actual}", evidence)
+    missing = ", ".join(sorted(needed - covered))
+    return failed(f"no default-deny inbound filter for {missing}", evidence)
+
+
+# --- mandatory access control -------------------------------------------------------------
+
+
+@check(
+    title="Mandatory access control (SELinux or AppArmor) is enforcing",
+    severity="medium",
+    rationale=(
+        "SELinux/AppArmor confine network-facing daemons so that a compromised service "
+        "cannot read patient data or credentials outside its profile, even as root."
+    ),
+    remediation=(
+        "RHEL: set `SELINUX=enforcing` in /etc/selinux/config and `setenforce 1` (relabel "
+        "with `fixfiles -F onboot` if it was disabled). Debian/Ubuntu: `apt-get install "
+        "apparmor apparmor-utils apparmor-profiles`, ensure `apparmor=1 security=apparmor` "
+        "is not overridden on the kernel command line, `aa-enforce /etc/apparmor.d/*`."
+    ),
+    references={
+        "hipaa": ["164.312(a)(1)"],
+        "nist_800_53r5": ["AC-3(3)", "AC-6"],
+        "nist_csf_2_0": ["PR.PS-01"],
+        "anssi_bp028": ["R37", "R45", "R46"],
+        "cis_ubuntu_2204_v2_0_0": ["1.3.1.2", "1.3.1.3", "1.3.1.4"],
+    },
+    facts=("mac_status",),
+    params={
+        "require_all_enforce": Param(
+            False, "AppArmor: fail when any loaded profile is in complain mode"
+        )
+    },
+)
+def hardening_mac_enforcing(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    mac = parse_mac_status(facts.text("mac_status"))
+    expected = "SELinux enforcing, or AppArmor enabled with enforcing profiles"
+    if mac.selinux_mode == "enforcing":
+        actual = f"SELinux enforcing (config SELINUX={mac.selinux_configured or 'unknown'})"
+        persistent = mac.selinux_configured in ("enforcing", "")
+        return judge(
+            persistent,
+            "SELinux is enforcing"
+            if persistent
+            else "SELinux is enforcing now but /etc/selinux/config would not keep it at boot",
+            Evidence(expected, actual, "mac_status"),
+        )
+    aa = (
+        f"AppArmor {'enabled' if mac.apparmor_enabled else 'not enabled'}, "
+        f"{len(mac.apparmor_enforce)} enforce / {len(mac.apparmor_complain)} complain profiles"
+    )
+    actual = f"{aa}; SELinux {mac.selinux_mode or 'absent'}"
+    if mac.apparmor_enabled and mac.apparmor_enforce:
+        if params["require_all_enforce"] and mac.apparmor_complain:
+            return failed(
+                f"AppArmor profiles in complain mode: {_cap(list(mac.apparmor_complain))}",
+                Evidence(expected + " only", actual, "mac_status"),
+            )
+        return passed(f"AppArmor is enforcing ({aa})", Evidence(expected, actual, "mac_status"))
+    return failed(f"no MAC is enforcing: {actual}", Evidence(expected, actual, "mac_status"))
+
+
+# --- account database permissions -------------------------------------------------------------
+
+
+def _parse_expectation(spec: str) -> tuple[str, int, str, set[str]]:
+    """``"path mode owner group[,group]"`` -> (path, mode, owner, allowed groups)."""
+    path, mode, owner, groups = spec.split()
+    return path, int(mode, 8), owner, set(groups.split(","))
+
+
+@check(
+    title="Account databases (/etc/passwd, shadow, group, gshadow) have safe permissions",
+    severity="high",
+    rationale=(
+        "A readable /etc/shadow exposes password hashes to offline cracking; a writable "
+        "/etc/passwd or /etc/group lets any local user become root."
+    ),
+    remediation=(
+        "`chown root:root /etc/passwd /etc/group && chmod 644 /etc/passwd /etc/group`; "
+        "Debian: `chown root:shadow /etc/shadow /etc/gshadow && chmod 640 /etc/shadow "
+        "/etc/gshadow`; RHEL: `chown root:root /etc/shadow /etc/gshadow && chmod 000 "
+        "/etc/shadow /etc/gshadow`. Same for the `-` backup files."
+    ),
+    references={
+        "hipaa": ["164.312(a)(1)", "164.312(c)(1)"],
+        "nist_800_53r5": ["AC-3", "AC-6", "CM-6"],
+        "nist_csf_2_0": ["PR.AA-05", "PR.PS-01"],
+        "iso27001_2022": ["A.8.3", "A.8.9"],
+        "nis2": ["21(2)(i)"],
+        "anssi_hygiene": ["9"],
+        "anssi_bp028": ["R50"],
+        "cis_controls_v8": ["3.3"],
+        "cis_ubuntu_2204_v2_0_0": [
+            "7.1.1",
+            "7.1.2",
+            "7.1.3",
+            "7.1.4",
+            "7.1.5",
+            "7.1.6",
+            "7.1.7",
+            "7.1.8",
+        ],
+    },
+    facts=("sensitive_file_perms",),
+    params={
+        "expectations": Param(
+            [
+                "/etc/passwd 644 root root",
+                "/etc/group 644 root root",
+                "/etc/shadow 640 root root,shadow",
+                "/etc/gshadow 640 root root,shadow",
+                "/etc/passwd- 644 root root",
+                "/etc/group- 644 root root",
+                "/etc/shadow- 640 root root,shadow",
+                "/etc/gshadow- 640 root root,shadow",
+            ],
+            "'path maxmode owner group[,group]' per file; mode is the most permissive "
+            "allowed; backups (ending in '-') may be absent",
+        )
+    },
+)
+def hardening_sensitive_file_permissions(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    stats = parse_stat_lines(facts.text("sensitive_file_perms"))
+    bad, checked = [], []
+    for spec in params["expectations"]:
+        path, mode, owner, groups = _parse_expectation(spec)
+        if path not in SENSITIVE_FILES:
+            return errored(f"{path} is not collected by the sensitive_file_perms fact")
+        st = stats.get(path)
+        if st is None:
+            if not path.endswith("-"):
+                bad.append(f"{path} missing")
+            continue
+        checked.append(path)
+        got = f"{path} {st.mode:o} {st.owner}:{st.group}"
+        if not (no_more_permissive(st.mode, mode) and st.owner == owner and st.group in groups):
+            bad.append(got)
+    expected = _cap(list(params["expectations"]))
+    if bad:
+        return failed(
+            f"unsafe permissions: {_cap(bad)}",
+            Evidence(expected, _cap(bad), "sensitive_file_perms"),
+        )
+    return passed(
+        f"{len(checked)} files have safe permissions",
+        Evidence(expected, _cap([f"{p} ok" for p in checked]), "sensitive_file_perms"),
+    )
+
+
+# --- encryption at rest -------------------------------------------------------------
+
+_CONTAINER_ROOT_FS = {"overlay", "tmpfs", "aufs", "fuse-overlayfs", "shiftfs", "rootfs"}
+_NOT_BLOCK_FS = (
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "ceph",
+    "glusterfs",
+    "9p",
+    "virtiofs",
+    "zfs",
+    "tmpfs",
+    "overlay",
+    "squashfs",
+)
+
+
+@check(
+    title="Data volumes are encrypted at rest (LUKS/dm-crypt)",
+    severity="high",
+    rationale=(
+        "Disks leave the data centre (RMA, decommissioning, theft of a server or snapshot); "
+        "encryption at rest makes ePHI on them unreadable and is the HIPAA safe harbour "
+        "for breach notification."
+    ),
+    remediation=(
+        "Encrypt data volumes with LUKS2 (`cryptsetup luksFormat --type luks2`, open in "
+        "/etc/crypttab, migrate data) or reinstall with encrypted LVM; use network-bound "
+        "unlock (clevis/tang) for unattended servers."
+    ),
+    references={
+        "hipaa": ["164.312(a)(2)(iv)", "164.310(d)(1)"],
+        "nist_800_53r5": ["SC-28", "SC-28(1)", "SC-13"],
+        "nist_csf_2_0": ["PR.DS-01"],
+        "iso27001_2022": ["A.8.24", "A.7.10"],
+        "nis2": ["21(2)(h)"],
+        "cis_controls_v8": ["3.11"],
+    },
+    facts=("block_devices",),
+    params={
+        "data_mountpoints": Param(
+            ["/", "/var", "/home", "/srv", "/var/lib"],
+            "mount points holding data; those that are not separate mounts are skipped",
+        )
+    },
+)
+def hardening_disk_encryption(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    layout = parse_block_devices(facts.text("block_devices"))
+    root = layout.mount_at("/")
+    if root is not None and root.fstype in _CONTAINER_ROOT_FS:
+        return not_applicable(f"root filesystem is {root.fstype}: container (encrypt the host)")
+    encrypted, plain, skipped, unknown = [], [], [], []
+    for target in params["data_mountpoints"]:
+        mount = layout.mount_at(target)
+        if mount is None:
+            continue
+        if mount.fstype.startswith(_NOT_BLOCK_FS) or mount.fstype.startswith("fuse"):
+            skipped.append(f"{target} ({mount.fstype})")
+            continue
+        dev = layout.device_for(mount)
+        if dev is None:
+            unknown.append(f"{target} ({mount.source})")
+            continue
+        ok, chain = layout.encrypted(dev)
+        (encrypted if ok else plain).append(f"{target} on {' <- '.join(chain)}")
+    actual = "; ".join(
+        f"{k}: {_cap(v)}"
+        for k, v in (
+            ("encrypted", encrypted),
+            ("not encrypted", plain),
+            ("unverifiable", unknown),
+            ("skipped", skipped),
+        )
+        if v
+    )
+    evidence = Evidence("every data mount on a dm-crypt device", actual, "block_devices")
+    if plain:
+        return failed(f"not encrypted: {_cap(plain)}", evidence)
+    if unknown:
+        return errored(f"backing device not found for {_cap(unknown)}", evidence)
+    if not encrypted:
+        return not_applicable(f"no local block-device data mounts ({actual or 'none'})", evidence)
+    return passed(f"encrypted: {_cap(encrypted)}", evidence)
+
+
+# --- world-writable files ------------------------------------------------------------------
+
+
+@check(
+    title="No world-writable files or non-sticky world-writable directories",
+    severity="medium",
+    rationale=(
+        "Any local account or compromised service can alter a world-writable file (scripts, "
+        "exports of patient data, configuration) or plant files in a non-sticky "
+        "world-writable directory; both break integrity of the system and its data."
+    ),
+    remediation=(
+        "Remove the write bit for others (`chmod o-w <path>`) or set the sticky bit on "
+        "shared directories (`chmod +t <dir>`); fix the application that created them."
+    ),
+    references={
+        "hipaa": ["164.312(c)(1)"],
+        "nist_800_53r5": ["AC-3", "AC-6", "CM-6"],
+        "nist_csf_2_0": ["PR.AA-05", "PR.PS-01"],
+        "iso27001_2022": ["A.8.3", "A.8.9"],
+        "anssi_bp028": ["R50"],
+        "cis_controls_v8": ["3.3"],
+        "cis_ubuntu_2204_v2_0_0": ["7.1.11"],
+    },
+    facts=("world_writable",),
+    params={
+        "allowed_prefixes": Param(
+            [], "path prefixes where world-writable entries are accepted (e.g. an upload spool)"
+        )
+    },
+)
+def hardening_world_writable_files(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    entries = parse_world_writable(facts.text("world_writable"))
+    allowed = tuple(params["allowed_prefixes"])
+    bad = [
+        f"{'dir' if e.kind == 'd' else 'file'} {e.mode} {e.owner} {e.path}"
+        for e in entries
+        if not (allowed and e.path.startswith(allowed))
+    ]
+    more = " or more" if len(entries) >= WORLD_WRITABLE_LIMIT else ""
+    evidence = Evidence(
+        "no world-writable files, sticky bit on world-writable dirs",
+        _cap(bad) or "none",
+        "world_writable",
+    )
+    return judge(
+        not bad,
+        f"{len(bad)}{more} world-writable entries: {_cap(bad, 10)}"
+        if bad
+        else "no world-writable files or non-sticky directories",
+        evidence,
+    )

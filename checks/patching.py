@@ -1,0 +1,548 @@
+"""Patch level: pending security updates, reboots, kernels, automatic updates, OS support
+and cleartext network servers.
+
+Unpatched, internet-reachable software is the most common way into hospital networks;
+these checks read only what the package managers already know on the host (no metadata
+refresh), and say so when that knowledge is too old to be trusted.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from collections.abc import Iterable, Mapping
+from datetime import date
+from fnmatch import fnmatchcase
+from typing import Any
+
+import yaml
+
+from hygie.facts.packages import (
+    KernelPackage,
+    Package,
+    compare_versions,
+    parse_apt_simulation,
+    parse_auto_updates,
+    parse_dnf_updateinfo,
+    parse_dpkg_packages,
+    parse_index_age,
+    parse_kernel_packages,
+    parse_reboot_required,
+    parse_rpm_packages,
+)
+from hygie.facts.system import parse_date_utc, parse_os_release, parse_uname
+from hygie.model import Evidence
+from hygie.registry import (
+    Facts,
+    Param,
+    Verdict,
+    check,
+    errored,
+    failed,
+    judge,
+    not_applicable,
+    passed,
+)
+
+_PATCH_REFS: dict[str, list[str]] = {
+    "hipaa": ["164.308(a)(1)(ii)(B)", "164.308(a)(5)(ii)(B)"],
+    "nist_800_53r5": ["SI-2"],
+    "nist_csf_2_0": ["PR.PS-02"],
+    "iso27001_2022": ["A.8.8"],
+    "nis2": ["21(2)(e)"],
+    "anssi_hygiene": ["34"],
+    "anssi_bp028": ["R61"],
+    "cis_controls_v8": ["7.3", "7.4"],
+}
+
+
+def _capped(items: Iterable[str], limit: int = 50) -> str:
+    items = list(items)
+    text = ", ".join(items[:limit])
+    if len(items) > limit:
+        text += f" (+{len(items) - limit} more)"
+    return text or "none"
+
+
+def _family(facts: Facts) -> str:
+    return parse_os_release(facts.text("os_release")).family
+
+
+def _today(facts: Facts) -> tuple[date, int]:
+    day, epoch = parse_date_utc(facts.text("date_utc"))
+    return date.fromisoformat(day), epoch
+
+
+# -- pending security updates ----------------------------------------------------------
+
+
+@check(
+    title="No security updates are pending",
+    severity="high",
+    rationale=(
+        "Published security fixes not yet installed are known, often exploited, "
+        "vulnerabilities; HIPAA's risk management and NIS2's vulnerability handling both "
+        "expect them to be applied within a defined delay."
+    ),
+    remediation=(
+        "Debian/Ubuntu: `apt-get update && apt-get upgrade` (or `apt-get dist-upgrade` for "
+        "new dependencies), then reboot if /var/run/reboot-required exists. RHEL: "
+        "`dnf upgrade --security` (`yum update --security` on RHEL 7), then "
+        "`needs-restarting -r`. Keep the package index refreshed daily (apt-daily.timer, "
+        "dnf makecache.timer)."
+    ),
+    references=_PATCH_REFS
+    | {
+        "nist_800_53r5": ["SI-2", "SI-2(2)", "RA-5"],
+        "iso27001_2022": ["A.8.8", "A.8.19"],
+        "cis_ubuntu_2204_v2_0_0": ["1.2.2.1"],
+    },
+    facts=(
+        "os_release",
+        "date_utc",
+        "apt_upgrade_simulation",
+        "dnf_security_updates",
+        "package_index_age",
+    ),
+    params={
+        "max_pending": Param(0, "security updates tolerated", minimum=0),
+        "security_only": Param(
+            True, "count only security updates (apt; dnf always reports security advisories)"
+        ),
+        "max_index_age_days": Param(
+            7, "older package metadata makes the result untrustworthy (fail)", minimum=1
+        ),
+    },
+)
+def patch_security_updates_pending(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    family = _family(facts)
+    if family == "debian":
+        fact = "apt_upgrade_simulation"
+        if facts.get(fact).command_missing:
+            return not_applicable("apt-get is not installed")
+        updates = parse_apt_simulation(facts.text(fact))
+        selected = [u for u in updates if u.security or not params["security_only"]]
+        kind = "security updates" if params["security_only"] else "updates"
+        pending = [u.describe() for u in selected]
+    else:
+        fact = "dnf_security_updates"
+        if facts.get(fact).command_missing:
+            return not_applicable("neither dnf nor yum is installed")
+        advisories = parse_dnf_updateinfo(facts.text(fact))
+        kind = "security updates"
+        pending = list(dict.fromkeys(f"{a.package} ({a.id} {a.severity})" for a in advisories))
+    expected = f"<= {params['max_pending']} pending {kind}, package index <= "
+    expected += f"{params['max_index_age_days']} days old"
+
+    ages = parse_index_age(facts.text("package_index_age"))
+    if not ages:
+        return errored(
+            "no cached package index (apt lists / dnf repodata): pending updates cannot be "
+            "known; run `apt-get update` or `dnf makecache`",
+            Evidence(expected, "no repository index files", "package_index_age"),
+        )
+    _, now = _today(facts)
+    age_days = max(0, now - max(ages.values())) // 86400
+    stale = age_days > params["max_index_age_days"]
+    age_note = f"package index refreshed {age_days} day(s) ago"
+    actual = f"{len(pending)} pending: {_capped(pending)}; {age_note}"
+    evidence = (Evidence(expected, actual, fact),)
+    if len(pending) > params["max_pending"]:
+        stale_note = " (index is stale: there may be more)" if stale else ""
+        return failed(
+            f"{len(pending)} {kind} pending{stale_note}: {_capped(pending, 20)}", *evidence
+        )
+    if stale:
+        return failed(
+            f"{age_note}, more than {params['max_index_age_days']}: the host is not "
+            "refreshing its package metadata, so missing updates would not show",
+            *evidence,
+        )
+    return passed(f"no {kind} pending ({age_note})", *evidence)
+
+
+# -- reboot and kernel -----------------------------------------------------------------
+
+
+@check(
+    title="No reboot is pending after updates",
+    severity="medium",
+    rationale=(
+        "Updated kernels and core libraries only protect the host after a reboot; until "
+        "then the vulnerable code keeps running although the package looks patched."
+    ),
+    remediation=(
+        "Schedule a reboot in the next maintenance window (`systemctl reboot`). RHEL: "
+        "`needs-restarting -r` lists why; install dnf-utils (yum-utils on RHEL 7) if it is "
+        "missing."
+    ),
+    references=_PATCH_REFS,
+    facts=("os_release", "reboot_required"),
+)
+def patch_reboot_required(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    status = parse_reboot_required(facts.text("reboot_required"))
+    fact = "reboot_required"
+    if _family(facts) == "debian":
+        expected = "no /var/run/reboot-required"
+        if status.flag:
+            pkgs = _capped(status.flag_packages) if status.flag_packages else "unknown packages"
+            return failed(
+                f"reboot required by {pkgs}",
+                Evidence(expected, f"/var/run/reboot-required present ({pkgs})", fact),
+            )
+        return passed(
+            "no /var/run/reboot-required flag (written by update-notifier/unattended-upgrades "
+            "hooks; see patch_running_kernel_latest for the kernel itself)",
+            Evidence(expected, "absent", fact),
+        )
+    expected = "needs-restarting -r exits 0"
+    if status.needs_restarting is None:
+        return errored(
+            "needs-restarting is not installed (dnf-utils / yum-utils)",
+            Evidence(expected, "needs-restarting missing", fact),
+        )
+    reasons = _capped(r.lstrip("* ") for r in status.reasons if r.startswith("*"))
+    actual = f"exit {status.needs_restarting}; {reasons}"
+    if status.needs_restarting == 1:
+        return failed(f"reboot required (updated: {reasons})", Evidence(expected, actual, fact))
+    if status.needs_restarting == 0:
+        return passed("no reboot required", Evidence(expected, actual, fact))
+    return errored(f"needs-restarting -r failed ({actual})", Evidence(expected, actual, fact))
+
+
+def _newest(kernels: list[KernelPackage]) -> KernelPackage:
+    def order(a: KernelPackage, b: KernelPackage) -> int:
+        return compare_versions(a.manager, a.version, b.version)
+
+    return max(kernels, key=functools.cmp_to_key(order))
+
+
+@check(
+    title="The newest installed kernel is running",
+    severity="medium",
+    rationale=(
+        "Installing a kernel security update changes nothing until the host boots it; a "
+        "host running an older kernel than the one installed is exposed to the fixed flaws."
+    ),
+    remediation="Reboot into the newest kernel (`systemctl reboot`) in a maintenance window.",
+    references=_PATCH_REFS,
+    facts=("uname", "kernel_packages"),
+)
+def patch_running_kernel_latest(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    running = parse_uname(facts.text("uname")).release
+    kernels = list(parse_kernel_packages(facts.text("kernel_packages")))
+    if not kernels:
+        return not_applicable(
+            f"no distribution kernel package installed (running {running}): container or "
+            "custom kernel"
+        )
+    match = [k for k in kernels if k.release == running]
+    if match:
+        # Same package name family (Debian: all ABIs; RHEL: kernel-core vs kernel-uek).
+        peers = [
+            k
+            for k in kernels
+            if k.manager == match[0].manager and (k.manager == "dpkg" or k.name == match[0].name)
+        ]
+        newest = _newest(peers)
+        current = _newest(match)
+        up_to_date = compare_versions(newest.manager, current.version, newest.version) >= 0
+    else:
+        newest = _newest(kernels)
+        current = None
+        up_to_date = False
+    expected = f"running {newest.release}"
+    actual = f"running {running}; installed: {_capped(k.describe() for k in kernels)}"
+    evidence = Evidence(expected, actual, "kernel_packages")
+    if up_to_date:
+        return passed(f"running the newest installed kernel {newest.describe()}", evidence)
+    if current is None:
+        return failed(
+            f"running kernel {running} is not an installed package; newest installed is "
+            f"{newest.describe()}: reboot",
+            evidence,
+        )
+    return failed(
+        f"running {current.describe()} but {newest.describe()} is installed: reboot", evidence
+    )
+
+
+# -- automatic updates -----------------------------------------------------------------
+
+
+def _on(value: str | None) -> bool:
+    return (value or "").strip().strip('"').lower() not in ("", "0", "no", "false", "off")
+
+
+def _enabled(state: str | None) -> bool:
+    return (state or "") in ("enabled", "enabled-runtime", "static", "alias", "indirect")
+
+
+@check(
+    title="Security updates are installed automatically",
+    severity="low",
+    rationale=(
+        "Automatic installation of security updates closes the window between a fix's "
+        "publication and its deployment without relying on manual rounds, which lag on "
+        "busy clinical systems."
+    ),
+    remediation=(
+        "Debian/Ubuntu: `apt-get install unattended-upgrades` and `dpkg-reconfigure -plow "
+        'unattended-upgrades` (writes APT::Periodic::Update-Package-Lists "1" and '
+        'APT::Periodic::Unattended-Upgrade "1" to /etc/apt/apt.conf.d/20auto-upgrades). '
+        "RHEL 8+: `dnf install dnf-automatic`, set `apply_updates = yes` (and "
+        "`upgrade_type = security`) in /etc/dnf/automatic.conf, "
+        "`systemctl enable --now dnf-automatic.timer`. RHEL 7: yum-cron with "
+        "apply_updates = yes."
+    ),
+    references=_PATCH_REFS | {"nist_800_53r5": ["SI-2(2)"]},
+    facts=("os_release", "auto_updates"),
+    params={
+        "accept_download_only": Param(
+            False, "accept automatic download/notification without installation"
+        )
+    },
+)
+def patch_automatic_updates(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    auto = parse_auto_updates(facts.text("auto_updates"))
+    fact = "auto_updates"
+    if _family(facts) == "debian":
+        expected = (
+            "unattended-upgrades installed, APT::Periodic::Update-Package-Lists and "
+            "APT::Periodic::Unattended-Upgrade non-zero, apt-daily-upgrade.timer not disabled"
+        )
+        lists = auto.apt_config.get("APT::Periodic::Update-Package-Lists")
+        upgrade = auto.apt_config.get("APT::Periodic::Unattended-Upgrade")
+        timer = auto.units.get("apt-daily-upgrade.timer", "not-found")
+        problems = []
+        if not auto.unattended_upgrades_installed:
+            problems.append("unattended-upgrades not installed")
+        if not _on(lists):
+            problems.append(f"APT::Periodic::Update-Package-Lists is {lists or 'unset'}")
+        if not _on(upgrade) and not params["accept_download_only"]:
+            problems.append(f"APT::Periodic::Unattended-Upgrade is {upgrade or 'unset'}")
+        if timer in ("disabled", "masked"):
+            problems.append(f"apt-daily-upgrade.timer is {timer}")
+        actual = (
+            f"unattended-upgrades {'installed' if auto.unattended_upgrades_installed else 'absent'}"
+            f"; Update-Package-Lists {lists or 'unset'}; Unattended-Upgrade "
+            f"{upgrade or 'unset'}; apt-daily-upgrade.timer {timer}"
+        )
+        return judge(
+            not problems,
+            "; ".join(problems) if problems else "unattended-upgrades installs updates daily",
+            Evidence(expected, actual, fact),
+        )
+    # RHEL family: dnf-automatic(-install) timers or yum-cron.
+    expected = (
+        "dnf-automatic-install.timer enabled, or dnf-automatic.timer enabled with "
+        "apply_updates = yes (RHEL 7: yum-cron enabled with apply_updates = yes)"
+    )
+    dnf_conf = auto.conf.get("/etc/dnf/automatic.conf", {})
+    yum_conf = auto.conf.get("/etc/yum/yum-cron.conf", {})
+    applies = {
+        "dnf-automatic-install.timer": True,
+        "dnf-automatic.timer": _on(dnf_conf.get("apply_updates")),
+        "dnf5-automatic.timer": _on(dnf_conf.get("apply_updates")),
+        "yum-cron.service": _on(yum_conf.get("apply_updates")),
+    }
+    active = [u for u in applies if _enabled(auto.units.get(u))]
+    installing = [u for u in active if applies[u]]
+    actual = _capped(f"{u} {auto.units.get(u, 'not-found')}" for u in applies)
+    if dnf_conf:
+        actual += f"; automatic.conf apply_updates = {dnf_conf.get('apply_updates', 'unset')}"
+    if yum_conf:
+        actual += f"; yum-cron.conf apply_updates = {yum_conf.get('apply_updates', 'unset')}"
+    if installing:
+        return passed(
+            f"updates installed automatically by {', '.join(installing)}",
+            Evidence(expected, actual, fact),
+        )
+    if active and params["accept_download_only"]:
+        return passed(
+            f"{', '.join(active)} downloads/notifies (accepted by policy)",
+            Evidence(expected, actual, fact),
+        )
+    reason = (
+        f"{', '.join(active)} enabled but apply_updates is not yes"
+        if active
+        else "no dnf-automatic or yum-cron unit enabled"
+    )
+    return failed(reason, Evidence(expected, actual, fact))
+
+
+# -- end of life -----------------------------------------------------------------------
+
+
+@functools.cache
+def os_eol_table() -> dict[str, dict[str, dict[str, str]]]:
+    """The shipped end-of-life table (hygie/data/os_eol.yaml), read once."""
+    text = (importlib.resources.files("hygie") / "data" / "os_eol.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def _release_key(os_id: str, version_id: str) -> str:
+    """Ubuntu is keyed by full LTS version (22.04), the others by major (9.4 -> 9)."""
+    return version_id if os_id == "ubuntu" else version_id.split(".")[0]
+
+
+@check(
+    title="The operating system release is still supported",
+    severity="high",
+    rationale=(
+        "After its end of life a release receives no security fixes at all: every new "
+        "vulnerability stays open for good, which no risk analysis can accept for systems "
+        "processing health data."
+    ),
+    remediation=(
+        "Upgrade to a supported release (Debian: follow the release notes' upgrade "
+        "chapter; Ubuntu: `do-release-upgrade`; RHEL: `leapp upgrade`) or rebuild the host. "
+        "Plan the migration before the date shown."
+    ),
+    references={
+        "hipaa": ["164.308(a)(1)(ii)(B)"],
+        "nist_800_53r5": ["SA-22"],
+        "nist_csf_2_0": ["PR.PS-02"],
+        "iso27001_2022": ["A.8.8"],
+        "nis2": ["21(2)(e)"],
+        "anssi_hygiene": ["35"],
+        "cis_controls_v8": ["2.2"],
+    },
+    facts=("os_release", "date_utc"),
+    params={
+        "warn_days": Param(
+            180, "mention the approaching end of life this many days before", minimum=0
+        ),
+        "accept_esm": Param(False, "count Ubuntu Pro ESM as support (subscription required)"),
+    },
+)
+def os_end_of_life(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    release = parse_os_release(facts.text("os_release"))
+    today, _ = _today(facts)
+    key = _release_key(release.id, release.version_id)
+    entry = os_eol_table().get(release.id, {}).get(key)
+    label = release.pretty_name or f"{release.id} {release.version_id}"
+    if entry is None:
+        return errored(
+            f"no end-of-life data for {label} (id {release.id!r}, version {key!r}); add it to "
+            "hygie/data/os_eol.yaml",
+            Evidence("a known release", f"{release.id} {release.version_id}", "os_release"),
+        )
+    eol = date.fromisoformat(entry["eol"])
+    basis = "end of support"
+    if params["accept_esm"] and "esm" in entry:
+        eol, basis = date.fromisoformat(entry["esm"]), "end of ESM"
+    days = (eol - today).days
+    evidence = Evidence(
+        f"{basis} after {today.isoformat()}", f"{label}: {basis} {eol}", "os_release"
+    )
+    if days < 0:
+        esm = (
+            f"; ESM until {entry['esm']} with Ubuntu Pro"
+            if "esm" in entry and not params["accept_esm"]
+            else ""
+        )
+        return failed(f"{label} reached its {basis} on {eol} ({-days} days ago){esm}", evidence)
+    note = ""
+    if "security_end" in entry and date.fromisoformat(entry["security_end"]) < today:
+        note = f"; regular security support ended {entry['security_end']}, now LTS"
+    soon = (
+        f" — plan the upgrade (within {params['warn_days']} days)"
+        if days <= params["warn_days"]
+        else ""
+    )
+    return passed(f"{label} supported until {eol} ({days} days left){soon}{note}", evidence)
+
+
+# -- cleartext servers -----------------------------------------------------------------
+
+
+def _inventory(facts: Facts) -> tuple[str, tuple[Package, ...]]:
+    """The host's package list: dpkg when it answers with packages, else rpm.
+
+    A Debian host can have the rpm tool with an empty database, hence "with packages".
+    """
+    dpkg = facts.get("packages_dpkg")
+    if dpkg.ok and dpkg.stdout.strip():
+        return "packages_dpkg", parse_dpkg_packages(dpkg.text)
+    rpm = facts.get("packages_rpm")
+    if rpm.ok and rpm.stdout.strip():
+        return "packages_rpm", parse_rpm_packages(rpm.text)
+    # Neither gave a list: report the more telling failure as error.
+    name = "packages_rpm" if dpkg.command_missing else "packages_dpkg"
+    facts.text(name)
+    return name, ()
+
+
+_CLEARTEXT_DEFAULT = [
+    "telnetd",
+    "telnetd-ssl",
+    "inetutils-telnetd",
+    "krb5-telnetd",
+    "telnet-server",
+    "vsftpd",
+    "proftpd",
+    "proftpd-basic",
+    "proftpd-core",
+    "pure-ftpd*",
+    "ftpd",
+    "ftpd-ssl",
+    "inetutils-ftpd",
+    "rsh-server",
+    "rsh-redone-server",
+    "tftpd",
+    "tftpd-hpa",
+    "atftpd",
+    "tftp-server",
+    "nis",
+    "ypserv",
+    "talkd",
+    "inetutils-talkd",
+]
+
+
+@check(
+    title="No cleartext network server is installed",
+    severity="high",
+    rationale=(
+        "telnet, FTP, rsh, TFTP, NIS and talk servers send passwords and data unencrypted "
+        "and have no place on a host processing health data; SSH/SFTP replace them."
+    ),
+    remediation=(
+        "Remove the package (`apt-get purge <pkg>` / `dnf remove <pkg>`) and use SSH/SFTP. "
+        "If an FTP server is required and enforces TLS, document the exception and remove "
+        "it from this check's `forbidden` parameter."
+    ),
+    references={
+        "hipaa": ["164.312(e)(1)", "164.312(e)(2)(ii)"],
+        "nist_800_53r5": ["CM-7", "SC-8", "SC-8(1)"],
+        "nist_csf_2_0": ["PR.DS-02", "PR.PS-01"],
+        "iso27001_2022": ["A.8.20", "A.8.21", "A.5.14"],
+        "nis2": ["21(2)(h)", "21(2)(e)"],
+        "anssi_hygiene": ["21"],
+        "cis_controls_v8": ["4.8", "3.10"],
+        "cis_ubuntu_2204_v2_0_0": ["2.1.6"],
+    },
+    facts=("packages_dpkg", "packages_rpm"),
+    params={"forbidden": Param(_CLEARTEXT_DEFAULT, "shell patterns of forbidden package names")},
+)
+def patch_cleartext_servers_installed(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    fact, packages = _inventory(facts)
+    patterns = params["forbidden"]
+    found = sorted(
+        {
+            f"{p.name} {p.version}"
+            for p in packages
+            if p.installed and any(fnmatchcase(p.name, pat) for pat in patterns)
+        }
+    )
+    expected = "none of: " + ", ".join(patterns)
+    if found:
+        return failed(
+            f"cleartext servers installed: {_capped(found)}",
+            Evidence(expected, _capped(found), fact),
+        )
+    return passed(
+        f"none of {len(patterns)} cleartext server packages among {len(packages)} installed",
+        Evidence(expected, "none installed", fact),
+    )

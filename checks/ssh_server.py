@@ -1,0 +1,808 @@
+"""OpenSSH server hardening, judged on the effective configuration (``sshd -T``).
+
+SSH is the administration path of nearly every Linux server holding patient data, so its
+settings decide who can reach a root shell and how well the channel resists interception.
+Every check reads what the daemon would actually apply, not what a file appears to say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from fnmatch import fnmatchcase
+from typing import Any
+
+from hygie.facts.ssh import (
+    SshdConfig,
+    parse_file_modes,
+    parse_host_keys,
+    parse_sshd_t,
+)
+from hygie.model import Evidence
+from hygie.registry import Facts, Param, Verdict, check, failed, judge, not_applicable, passed
+
+FACT = "sshd_effective"
+RELOAD = "then validate with `sshd -t` and reload: `systemctl reload ssh` (Debian) or `sshd`"
+
+# Shared framework references, narrowed per check below.
+_AUTH_REFS: dict[str, list[str]] = {
+    "hipaa": ["164.312(a)(1)", "164.312(d)"],
+    "nist_800_53r5": ["AC-17", "IA-2"],
+    "nist_csf_2_0": ["PR.AA-03"],
+    "iso27001_2022": ["A.8.5"],
+    "nis2": ["21(2)(i)"],
+}
+_CRYPTO_REFS: dict[str, list[str]] = {
+    "hipaa": ["164.312(e)(1)", "164.312(e)(2)(ii)"],
+    "nist_800_53r5": ["AC-17(2)", "SC-8(1)", "SC-13"],
+    "nist_csf_2_0": ["PR.DS-02"],
+    "iso27001_2022": ["A.8.24", "A.8.20"],
+    "nis2": ["21(2)(h)"],
+    "anssi_hygiene": ["21"],
+    "cis_controls_v8": ["3.10"],
+}
+_CONFIG_REFS: dict[str, list[str]] = {
+    "nist_800_53r5": ["CM-6", "CM-7"],
+    "nist_csf_2_0": ["PR.PS-01"],
+    "iso27001_2022": ["A.8.9"],
+    "cis_controls_v8": ["4.1"],
+}
+
+
+def _refs(base: Mapping[str, list[str]], **extra: list[str]) -> dict[str, list[str]]:
+    return {**base, **extra}
+
+
+def _sshd(facts: Facts) -> SshdConfig | None:
+    """The effective config, or None when sshd is not installed (exit 127).
+
+    Any other failure (not root, missing /run/sshd, syntax error) raises MissingFact
+    through ``facts.text`` and becomes ``error``: a broken read is never a pass.
+    """
+    fact = facts.get(FACT)
+    if fact.command_missing:
+        return None
+    return parse_sshd_t(facts.text(FACT))
+
+
+def _absent() -> Verdict:
+    return not_applicable("sshd is not installed (sshd -T: command not found)")
+
+
+def _evidence(expected: str, actual: str) -> Evidence:
+    return Evidence(expected=expected, actual=actual, fact=FACT)
+
+
+def _capped(items: Iterable[str], limit: int = 50) -> str:
+    items = list(items)
+    text = ", ".join(items[:limit])
+    if len(items) > limit:
+        text += f" (+{len(items) - limit} more)"
+    return text or "none"
+
+
+def _keyword_check(facts: Facts, keyword: str, ok: Callable[[str], bool], expected: str) -> Verdict:
+    """The common shape: one keyword, one predicate on its value."""
+    cfg = _sshd(facts)
+    if cfg is None:
+        return _absent()
+    actual = cfg.value(keyword, "<unset>")
+    good = ok(actual)
+    state = "compliant" if good else "not compliant"
+    return judge(
+        good,
+        f"{keyword} is {actual} ({state}; expected {expected})",
+        _evidence(f"{keyword} {expected}", f"{keyword} {actual}"),
+    )
+
+
+def _int(value: str, default: int = -1) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return default
+
+
+# -- authentication --------------------------------------------------------------------
+
+# Strictest first; without-password is the old spelling of prohibit-password, still
+# printed by sshd -T on OpenSSH 9.x.
+_ROOT_ORDER = ("no", "forced-commands-only", "prohibit-password", "yes")
+_ROOT_ALIASES = {"without-password": "prohibit-password"}
+
+
+@check(
+    title="SSH root login is disabled",
+    severity="high",
+    rationale=(
+        "Direct root logins over SSH leave no trace of which administrator acted, defeating "
+        "the individual accountability HIPAA audit controls rely on, and give password "
+        "guessing a known account name with full privileges."
+    ),
+    remediation=(
+        "Set `PermitRootLogin no` in /etc/ssh/sshd_config (or a file in "
+        f"/etc/ssh/sshd_config.d/ read before others), {RELOAD}. Administrators log in with "
+        "their own account and use sudo."
+    ),
+    references={
+        "hipaa": ["164.312(a)(2)(i)", "164.312(d)", "164.308(a)(4)(ii)(B)"],
+        "nist_800_53r5": ["AC-6(2)", "AC-17", "IA-2"],
+        "nist_csf_2_0": ["PR.AA-05"],
+        "iso27001_2022": ["A.8.2", "A.8.5"],
+        "nis2": ["21(2)(i)"],
+        "anssi_hygiene": ["8"],
+        "cis_controls_v8": ["5.4"],
+        "cis_ubuntu_2204_v2_0_0": ["5.1.20"],
+    },
+    facts=(FACT,),
+    params={
+        "allowed": Param(
+            "no",
+            "least strict PermitRootLogin value accepted",
+            choices=("no", "forced-commands-only", "prohibit-password"),
+        )
+    },
+)
+def ssh_root_login(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    limit = _ROOT_ORDER.index(params["allowed"])
+
+    def ok(value: str) -> bool:
+        value = _ROOT_ALIASES.get(value.lower(), value.lower())
+        return value in _ROOT_ORDER and _ROOT_ORDER.index(value) <= limit
+
+    return _keyword_check(facts, "permitrootlogin", ok, f"{params['allowed']} or stricter")
+
+
+def _publickey_required(cfg: SshdConfig) -> bool:
+    """True when every AuthenticationMethods list includes publickey (key + password MFA)."""
+    methods = cfg.value("authenticationmethods", "any")
+    if methods == "any":
+        return False
+    return all("publickey" in chain.split(",") for chain in methods.split())
+
+
+@check(
+    title="SSH password authentication is disabled",
+    severity="medium",
+    rationale=(
+        "Passwords sent to sshd can be guessed, sprayed or replayed from other breaches; "
+        "key-based (or key plus second factor) authentication removes the most common "
+        "initial-access path to servers holding health data."
+    ),
+    remediation=(
+        "Set `PasswordAuthentication no` and `KbdInteractiveAuthentication no` (older "
+        "releases: `ChallengeResponseAuthentication no`) in /etc/ssh/sshd_config, "
+        f"{RELOAD}. Deploy user keys first. To keep passwords as a second factor use "
+        "`AuthenticationMethods publickey,password`."
+    ),
+    references=_refs(
+        _AUTH_REFS,
+        nist_800_53r5=["AC-17", "IA-2", "IA-2(1)", "IA-5"],
+        anssi_hygiene=["13"],
+    ),
+    facts=(FACT,),
+    params={"allow": Param(False, "accept password logins (not recommended)")},
+)
+def ssh_password_authentication(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    cfg = _sshd(facts)
+    if cfg is None:
+        return _absent()
+    # PAM keyboard-interactive asks for the same password; older releases call it
+    # challengeresponseauthentication. Without PAM it has no password device on Linux.
+    kbd = cfg.value("kbdinteractiveauthentication") or cfg.value(
+        "challengeresponseauthentication", "no"
+    )
+    settings = {
+        "passwordauthentication": cfg.flag("passwordauthentication"),
+        "kbdinteractiveauthentication": kbd.lower() == "yes" and cfg.flag("usepam"),
+    }
+    enabled = [f"{k} yes" for k, on in settings.items() if on]
+    actual = ", ".join(enabled) or "passwordauthentication no, kbdinteractiveauthentication no"
+    expected = "passwordauthentication no, kbdinteractiveauthentication no"
+    if not enabled:
+        return passed("password authentication is disabled", _evidence(expected, actual))
+    if _publickey_required(cfg):
+        methods = cfg.value("authenticationmethods")
+        return passed(
+            f"passwords are only accepted after a public key (authenticationmethods {methods})",
+            _evidence(expected, f"{actual}; authenticationmethods {methods}"),
+        )
+    if params["allow"]:
+        return passed(f"password logins accepted by policy ({actual})", _evidence(expected, actual))
+    return failed(f"sshd accepts passwords alone: {actual}", _evidence(expected, actual))
+
+
+@check(
+    title="SSH refuses empty passwords",
+    severity="high",
+    rationale=(
+        "With PermitEmptyPasswords yes an account whose password is empty can be reached "
+        "from the network with no credential at all."
+    ),
+    remediation=f"Set `PermitEmptyPasswords no` in /etc/ssh/sshd_config, {RELOAD}.",
+    references=_refs(
+        _AUTH_REFS,
+        nist_800_53r5=["AC-17", "IA-2", "IA-5"],
+        anssi_hygiene=["10"],
+        cis_ubuntu_2204_v2_0_0=["5.1.19"],
+    ),
+    facts=(FACT,),
+)
+def ssh_permit_empty_passwords(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    return _keyword_check(facts, "permitemptypasswords", lambda v: v.lower() == "no", "no")
+
+
+@check(
+    title="SSH limits authentication attempts per connection",
+    severity="medium",
+    rationale=(
+        "A low MaxAuthTries slows online password guessing and makes each attempt burst "
+        "visible in the logs (every failure beyond half the limit is logged)."
+    ),
+    remediation=f"Set `MaxAuthTries 4` (or lower) in /etc/ssh/sshd_config, {RELOAD}.",
+    references={
+        "hipaa": ["164.308(a)(5)(ii)(C)", "164.312(a)(1)"],
+        "nist_800_53r5": ["AC-7"],
+        "nist_csf_2_0": ["PR.AA-03"],
+        "iso27001_2022": ["A.8.5"],
+        "nis2": ["21(2)(i)"],
+        "cis_ubuntu_2204_v2_0_0": ["5.1.16"],
+    },
+    facts=(FACT,),
+    params={"maximum": Param(4, "highest accepted MaxAuthTries", minimum=1, maximum=100)},
+)
+def ssh_max_auth_tries(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    limit = params["maximum"]
+    return _keyword_check(facts, "maxauthtries", lambda v: 0 < _int(v) <= limit, f"<= {limit}")
+
+
+@check(
+    title="SSH login grace time is short",
+    severity="low",
+    rationale=(
+        "Unauthenticated connections held open for minutes let an attacker exhaust the "
+        "daemon's connection slots and lock administrators out during an incident."
+    ),
+    remediation=f"Set `LoginGraceTime 60` (seconds, not 0) in /etc/ssh/sshd_config, {RELOAD}.",
+    references=_refs(
+        _CONFIG_REFS,
+        nist_800_53r5=["SC-5", "CM-6"],
+        cis_ubuntu_2204_v2_0_0=["5.1.13"],
+    ),
+    facts=(FACT,),
+    params={"maximum": Param(60, "highest accepted LoginGraceTime (s)", minimum=1)},
+)
+def ssh_login_grace_time(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    limit = params["maximum"]
+    return _keyword_check(
+        facts, "logingracetime", lambda v: 0 < _int(v) <= limit, f"1..{limit} s (0 = unlimited)"
+    )
+
+
+def _startups(value: str) -> tuple[int, int, int] | None:
+    """``start:rate:full`` (sshd -T always prints the three fields; a bare N means N:100:N)."""
+    parts = value.split(":")
+    if len(parts) == 1:
+        parts = [parts[0], "100", parts[0]]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    start, rate, full = (int(p) for p in parts)
+    return start, rate, full
+
+
+@check(
+    title="SSH throttles concurrent unauthenticated connections",
+    severity="low",
+    rationale=(
+        "MaxStartups drops excess pre-authentication connections early, which blunts "
+        "connection-flood denial of service against the administration path."
+    ),
+    remediation=f"Set `MaxStartups 10:30:60` in /etc/ssh/sshd_config, {RELOAD}.",
+    references=_refs(
+        _CONFIG_REFS,
+        nist_800_53r5=["SC-5", "CM-6"],
+        cis_ubuntu_2204_v2_0_0=["5.1.18"],
+    ),
+    facts=(FACT,),
+    params={
+        "limit": Param(
+            "10:30:60",
+            "start:rate:full; start and full at most these, rate at least this",
+        )
+    },
+)
+def ssh_max_startups(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    limit = _startups(params["limit"])
+    if limit is None:
+        raise ValueError(f"parameter limit {params['limit']!r} is not start:rate:full")
+
+    def ok(value: str) -> bool:
+        actual = _startups(value)
+        return (
+            actual is not None
+            and actual[0] <= limit[0]
+            and actual[1] >= limit[1]
+            and actual[2] <= limit[2]
+        )
+
+    return _keyword_check(facts, "maxstartups", ok, f"{params['limit']} or stricter")
+
+
+@check(
+    title="SSH drops unresponsive sessions",
+    severity="medium",
+    rationale=(
+        "ClientAliveInterval/CountMax end sessions whose client has gone away (closed "
+        "laptop, lost network), so an abandoned administrator session on a server holding "
+        "patient data does not stay open indefinitely."
+    ),
+    remediation=(
+        "Set `ClientAliveInterval 300` and `ClientAliveCountMax 3` (or stricter, count at "
+        "least 1: 0 disables the check since OpenSSH 8.2) in /etc/ssh/sshd_config, "
+        f"{RELOAD}. For a true inactivity logout also set TMOUT in the shell profile."
+    ),
+    references={
+        "hipaa": ["164.312(a)(2)(iii)"],
+        "nist_800_53r5": ["AC-12", "SC-10"],
+        "nist_csf_2_0": ["PR.AA-05"],
+        "iso27001_2022": ["A.8.5"],
+        "nis2": ["21(2)(i)"],
+        "anssi_bp028": ["R32"],
+        "cis_controls_v8": ["4.3"],
+        "cis_ubuntu_2204_v2_0_0": ["5.1.7"],
+    },
+    facts=(FACT,),
+    params={
+        "max_interval": Param(300, "highest accepted ClientAliveInterval (s)", minimum=1),
+        "max_count": Param(3, "highest accepted ClientAliveCountMax", minimum=1),
+    },
+)
+def ssh_idle_timeout(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    cfg = _sshd(facts)
+    if cfg is None:
+        return _absent()
+    interval = _int(cfg.value("clientaliveinterval", "0"), 0)
+    count = _int(cfg.value("clientalivecountmax", "3"), 0)
+    expected = (
+        f"clientaliveinterval 1..{params['max_interval']}, "
+        f"clientalivecountmax 1..{params['max_count']}"
+    )
+    actual = f"clientaliveinterval {interval}, clientalivecountmax {count}"
+    problems = []
+    if not 0 < interval <= params["max_interval"]:
+        problems.append(
+            "interval 0 disables keep-alive probing"
+            if interval == 0
+            else f"interval {interval}s is above {params['max_interval']}s"
+        )
+    if not 0 < count <= params["max_count"]:
+        problems.append(
+            "count 0 disables disconnection (OpenSSH >= 8.2)"
+            if count == 0
+            else f"count {count} is above {params['max_count']}"
+        )
+    if problems:
+        return failed("; ".join(problems), _evidence(expected, actual))
+    return passed(
+        f"unresponsive sessions are dropped after about {interval * count}s",
+        _evidence(expected, actual),
+    )
+
+
+def _forwarding_check(facts: Facts, keyword: str, allowed: Iterable[str]) -> Verdict:
+    """``DisableForwarding yes`` overrides every forwarding keyword."""
+    cfg = _sshd(facts)
+    if cfg is None:
+        return _absent()
+    allowed = {a.lower() for a in allowed}
+    if cfg.flag("disableforwarding"):
+        return passed(
+            "DisableForwarding yes disables all forwarding",
+            _evidence(f"{keyword} in {sorted(allowed)}", "disableforwarding yes"),
+        )
+    actual = cfg.value(keyword, "<unset>").lower()
+    actual = "yes" if actual == "all" else actual
+    return judge(
+        actual in allowed,
+        f"{keyword} is {actual}",
+        _evidence(
+            f"{keyword} in {sorted(allowed)} (or disableforwarding yes)", f"{keyword} {actual}"
+        ),
+    )
+
+
+@check(
+    title="SSH X11 forwarding is disabled",
+    severity="low",
+    rationale=(
+        "X11 forwarding exposes the administrator's workstation display to the server: a "
+        "compromised server can then log keystrokes on the workstation. Servers need no GUI."
+    ),
+    remediation=f"Set `X11Forwarding no` (or `DisableForwarding yes`), {RELOAD}.",
+    references=_refs(_CONFIG_REFS, cis_ubuntu_2204_v2_0_0=["5.1.8"]),
+    facts=(FACT,),
+)
+def ssh_x11_forwarding(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    return _forwarding_check(facts, "x11forwarding", ("no",))
+
+
+@check(
+    title="SSH TCP forwarding is disabled",
+    severity="medium",
+    rationale=(
+        "TCP forwarding turns any SSH account into a tunnel that bypasses network "
+        "segmentation, e.g. from the internet-facing zone to the database holding records."
+    ),
+    remediation=(
+        f"Set `AllowTcpForwarding no` (or `DisableForwarding yes`), {RELOAD}; grant "
+        "forwarding to named bastion users only with a `Match User` block."
+    ),
+    references=_refs(
+        _CONFIG_REFS,
+        nist_800_53r5=["CM-7", "AC-17", "SC-7"],
+        iso27001_2022=["A.8.9", "A.8.22"],
+        cis_ubuntu_2204_v2_0_0=["5.1.8"],
+    ),
+    facts=(FACT,),
+    params={
+        "allowed": Param(
+            ["no"],
+            "accepted AllowTcpForwarding values",
+            choices=("no", "local", "remote", "yes"),
+        )
+    },
+)
+def ssh_tcp_forwarding(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    return _forwarding_check(facts, "allowtcpforwarding", params["allowed"])
+
+
+@check(
+    title="SSH shows a pre-login warning banner",
+    severity="low",
+    rationale=(
+        "A legal notice before authentication states that access is restricted and "
+        "monitored, which supports prosecution and is expected by most health-sector "
+        "security policies."
+    ),
+    remediation=(
+        "Write the approved notice to /etc/issue.net (no OS or version details) and set "
+        f"`Banner /etc/issue.net` in /etc/ssh/sshd_config, {RELOAD}."
+    ),
+    references={
+        "nist_800_53r5": ["AC-8"],
+        "iso27001_2022": ["A.8.5"],
+        "cis_ubuntu_2204_v2_0_0": ["5.1.5"],
+    },
+    facts=(FACT,),
+)
+def ssh_banner(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    return _keyword_check(
+        facts, "banner", lambda v: v.lower() not in ("none", "<unset>", ""), "a banner file"
+    )
+
+
+_ACCESS_KEYS = ("allowusers", "allowgroups", "denyusers", "denygroups")
+
+
+@check(
+    title="SSH access is restricted to named users or groups",
+    severity="medium",
+    rationale=(
+        "AllowUsers/AllowGroups make SSH access an explicit list, so service accounts and "
+        "new local users cannot log in remotely just because they have a password or key."
+    ),
+    remediation=(
+        "Create a group (e.g. `sshusers`), add the administrators and set "
+        f"`AllowGroups sshusers` in /etc/ssh/sshd_config, {RELOAD}."
+    ),
+    references={
+        "hipaa": ["164.312(a)(1)", "164.308(a)(4)(ii)(B)"],
+        "nist_800_53r5": ["AC-3", "AC-17"],
+        "nist_csf_2_0": ["PR.AA-05"],
+        "iso27001_2022": ["A.5.15", "A.8.3"],
+        "nis2": ["21(2)(i)"],
+        "anssi_hygiene": ["9"],
+        "cis_ubuntu_2204_v2_0_0": ["5.1.4"],
+    },
+    facts=(FACT,),
+)
+def ssh_access_restricted(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    cfg = _sshd(facts)
+    if cfg is None:
+        return _absent()
+    present = [f"{k} {' '.join(cfg[k])}" for k in _ACCESS_KEYS if k in cfg]
+    return judge(
+        bool(present),
+        f"SSH access limited by {_capped(present)}"
+        if present
+        else "no AllowUsers/AllowGroups/DenyUsers/DenyGroups: every local account may log in",
+        _evidence("one of " + "/".join(_ACCESS_KEYS), _capped(present)),
+    )
+
+
+@check(
+    title="SSH logs at INFO or VERBOSE level",
+    severity="medium",
+    rationale=(
+        "Login successes, failures and key fingerprints are the audit trail for who "
+        "accessed a server with patient data; QUIET/FATAL/ERROR levels drop them, DEBUG "
+        "levels can log private user data."
+    ),
+    remediation=f"Set `LogLevel VERBOSE` (or INFO) in /etc/ssh/sshd_config, {RELOAD}.",
+    references={
+        "hipaa": ["164.312(b)"],
+        "nist_800_53r5": ["AU-2", "AU-3", "AU-12"],
+        "nist_csf_2_0": ["PR.PS-04"],
+        "iso27001_2022": ["A.8.15"],
+        "anssi_hygiene": ["36"],
+        "cis_controls_v8": ["8.2"],
+        "cis_ubuntu_2204_v2_0_0": ["5.1.14"],
+    },
+    facts=(FACT,),
+    params={
+        "allowed": Param(
+            ["INFO", "VERBOSE"],
+            "accepted LogLevel values",
+            choices=(
+                "QUIET",
+                "FATAL",
+                "ERROR",
+                "INFO",
+                "VERBOSE",
+                "DEBUG",
+                "DEBUG1",
+                "DEBUG2",
+                "DEBUG3",
+            ),
+        )
+    },
+)
+def ssh_log_level(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    # sshd -T prints QUIET as SILENT.
+    allowed = {a.upper().replace("QUIET", "SILENT") for a in params["allowed"]}
+    return _keyword_check(
+        facts, "loglevel", lambda v: v.upper() in allowed, " or ".join(params["allowed"])
+    )
+
+
+# -- cryptography ----------------------------------------------------------------------
+
+
+def _weak_algorithms(
+    facts: Facts, keywords: Iterable[str], patterns: Iterable[str], what: str
+) -> Verdict:
+    """Offered algorithms matching any weak pattern (shell-style, case-insensitive)."""
+    cfg = _sshd(facts)
+    if cfg is None:
+        return _absent()
+    patterns = [p.lower() for p in patterns]
+    offered = [a for k in keywords for a in cfg.get(k, ())]
+    weak = [a for a in offered if any(fnmatchcase(a.lower(), p) for p in patterns)]
+    expected = f"no {what} matching {', '.join(patterns)}"
+    if weak:
+        return failed(f"weak {what} offered: {_capped(weak)}", _evidence(expected, _capped(weak)))
+    return passed(
+        f"no weak {what} among {len(offered)} offered", _evidence(expected, _capped(offered))
+    )
+
+
+_CRYPTO_REMEDIATION = (
+    "List only strong algorithms explicitly in /etc/ssh/sshd_config (Debian/Ubuntu) or "
+    "choose a crypto policy without them on RHEL (`update-crypto-policies --set DEFAULT` "
+    f"or FUTURE, or a policy module), {RELOAD}."
+)
+
+
+@check(
+    title="SSH offers no weak ciphers",
+    severity="medium",
+    rationale=(
+        "CBC-mode, 3DES, RC4 (arcfour), Blowfish and CAST ciphers have practical attacks "
+        "(plaintext recovery, Sweet32, Terrapin on CBC-EtM) against the channel that "
+        "carries administrator credentials and data exports."
+    ),
+    remediation=(
+        "Example: `Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,"
+        "aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr`. " + _CRYPTO_REMEDIATION
+    ),
+    references=_refs(_CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.6"]),
+    facts=(FACT,),
+    params={
+        "weak": Param(
+            ["*-cbc", "*-cbc@*", "3des*", "des*", "arcfour*", "blowfish*", "cast128*", "none"],
+            "shell patterns of forbidden ciphers",
+        )
+    },
+)
+def ssh_weak_ciphers(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    return _weak_algorithms(facts, ("ciphers",), params["weak"], "ciphers")
+
+
+@check(
+    title="SSH offers no weak MACs",
+    severity="medium",
+    rationale=(
+        "MD5 and SHA-1 based MACs, RIPEMD-160 and 64-bit tags (umac-64) are below the "
+        "integrity strength ANSSI, BSI and ssh-audit recommend for administration traffic."
+    ),
+    remediation=(
+        "Example: `MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,"
+        "umac-128-etm@openssh.com`. " + _CRYPTO_REMEDIATION
+    ),
+    references=_refs(_CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.15"]),
+    facts=(FACT,),
+    params={
+        "weak": Param(
+            ["hmac-md5*", "hmac-sha1*", "hmac-ripemd160*", "umac-64*", "none"],
+            "shell patterns of forbidden MACs",
+        )
+    },
+)
+def ssh_weak_macs(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    return _weak_algorithms(facts, ("macs",), params["weak"], "MACs")
+
+
+@check(
+    title="SSH offers no weak key exchange algorithms",
+    severity="medium",
+    rationale=(
+        "SHA-1 based and 1024-bit Diffie-Hellman key exchanges (group1, group14-sha1, "
+        "group-exchange-sha1) are within reach of well-funded attackers (Logjam) and "
+        "undermine the confidentiality of every session."
+    ),
+    remediation=(
+        "Example: `KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,"
+        "curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,"
+        "diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256`. "
+        + _CRYPTO_REMEDIATION
+    ),
+    references=_refs(_CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.12"]),
+    facts=(FACT,),
+    params={
+        "weak": Param(
+            [
+                "diffie-hellman-group1-sha1",
+                "diffie-hellman-group14-sha1",
+                "diffie-hellman-group-exchange-sha1",
+                "rsa1024-sha1",
+                "gss-*sha1-*",
+            ],
+            "shell patterns of forbidden key exchange algorithms",
+        )
+    },
+)
+def ssh_weak_kex(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    cfg = _sshd(facts)
+    keywords = ["kexalgorithms"]
+    # GSSAPI key exchange algorithms are only offered when GSSAPIKeyExchange is on.
+    if cfg is not None and cfg.flag("gssapikeyexchange"):
+        keywords.append("gssapikexalgorithms")
+    return _weak_algorithms(facts, keywords, params["weak"], "key exchange algorithms")
+
+
+@check(
+    title="SSH host keys are strong",
+    severity="medium",
+    rationale=(
+        "The host key is what lets administrators detect a man-in-the-middle; DSA keys "
+        "(1024-bit, removed from OpenSSH) and short RSA keys can be forged or factored."
+    ),
+    remediation=(
+        "Remove DSA/short RSA HostKey lines and files, create a new key with "
+        "`ssh-keygen -t ed25519 -f /etc/ssh/ssh_host_ed25519_key -N ''` (or "
+        "`-t rsa -b 3072`), reference it with HostKey, "
+        f"{RELOAD}; publish the new fingerprint to users."
+    ),
+    references=_refs(
+        _CRYPTO_REFS,
+        nist_800_53r5=["SC-12", "SC-13", "IA-3"],
+    ),
+    facts=(FACT, "ssh_host_keys"),
+    params={"min_rsa_bits": Param(2048, "smallest accepted RSA host key", minimum=1024)},
+)
+def ssh_weak_host_keys(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    cfg = _sshd(facts)
+    if cfg is None:
+        return _absent()
+    keys = parse_host_keys(facts.text("ssh_host_keys"))
+    configured = set(cfg.get("hostkey", ()))
+    # Only the keys sshd actually loads matter; unreferenced files are judged when
+    # sshd -T lists no HostKey (never the case on OpenSSH >= 7, kept for safety).
+    in_use = [k for k in keys if not configured or k.private_path in configured]
+    unverified = sorted(configured - {k.private_path for k in keys})
+    weak = [
+        f"{k.private_path} ({k.type} {k.bits})"
+        for k in in_use
+        if k.type in ("DSA", "RSA1")
+        or (k.type == "RSA" and k.bits < params["min_rsa_bits"])
+        or k.type == "UNKNOWN"
+    ]
+    described = _capped(f"{k.private_path} ({k.type} {k.bits})" for k in in_use)
+    expected = f"no DSA, RSA >= {params['min_rsa_bits']} bits"
+    note = f"; no public key to assess for {', '.join(unverified)}" if unverified else ""
+    if weak:
+        return failed(
+            f"weak host keys in use: {_capped(weak)}{note}",
+            Evidence(expected, _capped(weak), "ssh_host_keys"),
+        )
+    if not in_use:
+        return failed(
+            f"no assessable host key found{note}",
+            Evidence(expected, "no public host key files", "ssh_host_keys"),
+        )
+    return passed(f"host keys: {described}{note}", Evidence(expected, described, "ssh_host_keys"))
+
+
+# -- files -----------------------------------------------------------------------------
+
+
+@check(
+    title="SSH configuration and host keys have safe ownership and modes",
+    severity="medium",
+    rationale=(
+        "Whoever can write sshd_config or a drop-in can grant themselves root access at the "
+        "next reload; whoever can read a private host key can impersonate the server."
+    ),
+    remediation=(
+        "`chown root:root /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*; "
+        "chmod 0600 /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*` (0644 is accepted by "
+        "the default max_config_mode); `chown root:root /etc/ssh/ssh_host_*_key; "
+        "chmod 0600 /etc/ssh/ssh_host_*_key` (RHEL: root:ssh_keys 0640 is accepted)."
+    ),
+    references={
+        "nist_800_53r5": ["AC-3", "AC-6", "CM-6"],
+        "nist_csf_2_0": ["PR.AA-05", "PR.PS-01"],
+        "iso27001_2022": ["A.8.3", "A.8.9"],
+        "cis_ubuntu_2204_v2_0_0": ["5.1.1", "5.1.2"],
+    },
+    facts=(FACT, "sshd_file_modes"),
+    params={
+        "max_config_mode": Param(
+            "0644",
+            "most permissive mode for sshd_config and drop-ins (CIS: 0600)",
+            choices=("0600", "0640", "0644"),
+        ),
+        "key_groups": Param(
+            ["root", "ssh_keys"], "groups that may have read access to private host keys"
+        ),
+    },
+)
+def ssh_config_permissions(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    if facts.get(FACT).command_missing:
+        return _absent()
+    entries = parse_file_modes(facts.text("sshd_file_modes"))
+    max_config = int(params["max_config_mode"], 8)
+    problems = []
+    for e in entries:
+        is_key = "/ssh_host_" in e.path and e.path.endswith("_key")
+        if e.owner != "root":
+            problems.append(f"{e.path} owned by {e.owner}")
+        if is_key:
+            allowed = 0o640 if e.group in params["key_groups"] else 0o600
+            if e.mode & ~allowed & 0o7777:
+                problems.append(f"{e.path} mode {e.mode:04o} group {e.group}")
+        elif e.is_dir:
+            if e.mode & 0o022:
+                problems.append(f"{e.path} mode {e.mode:04o} (group/world writable)")
+        elif e.mode & ~max_config & 0o7777:
+            problems.append(f"{e.path} mode {e.mode:04o}")
+    expected = (
+        f"config root-owned, mode <= {params['max_config_mode']}; private keys root-owned "
+        f"0600 (0640 with group in {params['key_groups']})"
+    )
+    if not entries:
+        return failed(
+            "/etc/ssh/sshd_config not found", Evidence(expected, "no files", "sshd_file_modes")
+        )
+    if problems:
+        return failed(
+            f"unsafe SSH file permissions: {_capped(problems)}",
+            Evidence(expected, _capped(problems), "sshd_file_modes"),
+        )
+    return passed(
+        f"{len(entries)} SSH configuration/key paths have safe ownership and modes",
+        Evidence(
+            expected,
+            _capped(f"{e.mode:04o} {e.owner}:{e.group} {e.path}" for e in entries),
+            "sshd_file_modes",
+        ),
+    )
