@@ -20,7 +20,6 @@ from hygie.facts.packages import (
     parse_reboot_required,
     parse_rpm_packages,
     rpm_evr_compare,
-
 )
 from hygie.model import Fact, Status
 from hygie.registry import MissingFact
