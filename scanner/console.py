@@ -98,13 +98,11 @@ def summary(console: Console, scan: Scan, max_findings: int = 40) -> None:
         console.print(f"\n[bold]{len(findings)} failed checks[/] (most severe first):")
     for r in findings[:max_findings]:
         style = SEVERITY_STYLE.get(r.severity.value, "")
-        detail = ""
-        if r.evidence:
-            e = r.evidence[0]
-            detail = f" (expected {_short(e.expected)}, found {_short(e.actual)})"
         console.print(
             f"  [{style}]{r.severity.value:>8}[/] {escape(r.host)} {r.check_id}: "
-            f"{escape(_short(r.message, 100))}{escape(detail)}"
+            f"{escape(_short(r.message, 90))}",
+            overflow="ellipsis",
+            no_wrap=True,
         )
     if len(findings) > max_findings:
         console.print(f"  ... and {len(findings) - max_findings} more (see the JSON results)")

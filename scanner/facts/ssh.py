@@ -19,12 +19,19 @@ from hygie.factspec import fact
 # ``sshd -D $OPTIONS $CRYPTO_POLICY``), so plain ``sshd -T`` would show the compiled-in
 # algorithm lists instead of the effective ones. The variable is taken from the policy
 # back-end file without sourcing it (RHEL 9 uses the same path for an include file).
+# ``sshd -T`` refuses to run without its privilege-separation directory, which only exists
+# while sshd runs; when it is missing, sshd -T runs in a private mount namespace on a
+# throwaway tmpfs /run, so the host's own file systems are never written.
 SSHD_EFFECTIVE = fact(
     "sshd_effective",
+    "command -v sshd >/dev/null 2>&1 || exit 127; "
     "CP=''; f=/etc/crypto-policies/back-ends/opensshserver.config; "
     'if [ -r "$f" ] && grep -q \'^CRYPTO_POLICY=\' "$f"; then '
     'CP=$(sed -n "s/^CRYPTO_POLICY=\'\\(.*\\)\'\\$/\\1/p" "$f"); fi; '
-    "sshd -T $CP",
+    "if [ -d /run/sshd ] || [ -d /var/empty/sshd ] || ! command -v unshare >/dev/null 2>&1; "
+    "then sshd -T $CP; else "
+    "unshare -m sh -c 'mount -t tmpfs -o size=64k,mode=755 hygie /run && mkdir /run/sshd "
+    "&& exec sshd -T \"$@\"' sh $CP; fi",
     "sshd -T: the effective OpenSSH server configuration (defaults and drop-ins resolved)",
     privileged=True,
 )
