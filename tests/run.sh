@@ -26,7 +26,7 @@ fi
 
 .venv/bin/ruff check .
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+HYGIE_REQUIRE_LAB=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -17,17 +17,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not add the cwd
-    sys.path.insert(0, str(ROOT))
+from tests.lab import Lab, LabError, LabHost, nsutil, skip_unless_lab
 
-from tests.lab import Lab, LabError, LabHost, lab_unavailable_reason, nsutil  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.lab
 
-_REASON = lab_unavailable_reason()
-if _REASON:
-    pytest.skip(f"namespace lab unavailable: {_REASON}", allow_module_level=True)
+skip_unless_lab()
 
 DPKG_STATUS = textwrap.dedent(
     """\

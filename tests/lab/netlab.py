@@ -78,6 +78,8 @@ class LabHost:
     host_key_types: list[tuple[str, int]] = field(
         default_factory=lambda: list(hostfs.DEFAULT_HOST_KEYS)
     )
+    #: Shadow fields 3-9 of the auditor account (lastchg:min:max:warn:inactive:expire:).
+    auditor_aging: str = "19000:0:99999:7:::"
 
     def __post_init__(self) -> None:
         if not _HOSTNAME_RE.match(self.name):
@@ -104,6 +106,20 @@ def lab_unavailable_reason() -> str | None:
         if "overlay" not in Path("/proc/filesystems").read_text():
             return "the lab needs overlayfs (modprobe overlay)"
     return None
+
+
+def skip_unless_lab() -> None:
+    """Skip the calling test module when the lab cannot run here, or fail it when
+    ``HYGIE_REQUIRE_LAB`` is set (CI): an integration suite that silently skips proves
+    nothing."""
+    import pytest
+
+    reason = lab_unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("HYGIE_REQUIRE_LAB"):
+        pytest.fail(f"namespace lab required but unavailable: {reason}", pytrace=False)
+    pytest.skip(f"namespace lab unavailable: {reason}", allow_module_level=True)
 
 
 def real_file(path: str) -> str:
@@ -373,7 +389,7 @@ class Lab:
         entries = {
             "/etc/passwd": f"{AUDITOR}:x:{AUDITOR_UID}:{AUDITOR_UID}:hygie lab auditor:"
             f"/home/{AUDITOR}:/bin/bash",
-            "/etc/shadow": f"{AUDITOR}:{self._hash}:19000:0:99999:7:::",
+            "/etc/shadow": f"{AUDITOR}:{self._hash}:{host.auditor_aging}",
             "/etc/group": f"{AUDITOR}:x:{AUDITOR_UID}:",
             "/etc/gshadow": f"{AUDITOR}:!::",
         }
