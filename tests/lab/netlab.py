@@ -438,7 +438,9 @@ class Lab:
         ).decode()
         lab_lines = ["LogLevel VERBOSE", *(f"HostKey {k}" for k in key_files)]
         tree.write(
-            "/etc/ssh/sshd_config", hostfs.compose_sshd_config(base, host.sshd_extra, lab_lines)
+            "/etc/ssh/sshd_config",
+            hostfs.compose_sshd_config(base, host.sshd_extra, lab_lines),
+            host.modes.get("/etc/ssh/sshd_config"),
         )
         # 6. The test's own files (they win over everything above, except the merges).
         merged = set(entries) | {"/etc/ssh/sshd_config"}
