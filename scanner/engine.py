@@ -19,7 +19,7 @@ from hygie.collect import Privilege, collect
 from hygie.evaluate import evaluate_host, host_family
 from hygie.factspec import FactSpec, all_facts
 from hygie.inventory import Target
-from hygie.model import HostScan, Scan
+from hygie.model import Fact, HostScan, Scan
 from hygie.policy import Policy
 from hygie.registry import all_checks
 from hygie.transports.base import Transport, TransportError
@@ -38,7 +38,8 @@ class EngineOptions:
 
 
 def needed_facts(policy: Policy) -> list[FactSpec]:
-    """The union of facts the policy's checks read, plus what identifies the host."""
+    """The facts the policy's checks read (derived ones included), plus what identifies
+    the host."""
     specs = all_facts()
     registry = all_checks()
     names = set(ALWAYS_COLLECTED)
@@ -47,7 +48,23 @@ def needed_facts(policy: Policy) -> list[FactSpec]:
     unknown = names - set(specs)
     if unknown:
         raise KeyError(f"checks need undeclared facts: {sorted(unknown)}")
+    for name in [n for n in names if specs[n].derived]:
+        names.update(specs[name].requires)
     return [specs[n] for n in sorted(names)]
+
+
+def derive_facts(facts: dict[str, Fact], specs: list[FactSpec]) -> dict[str, Fact]:
+    """The derived facts of ``specs``, computed from the collected ``facts``."""
+    derived = {}
+    for spec in specs:
+        if not spec.derived or not all(r in facts for r in spec.requires):
+            continue
+        try:
+            derived[spec.name] = Fact(spec.name, spec.derive(facts))
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}".encode()
+            derived[spec.name] = Fact(spec.name, b"", message, exit_status=1)
+    return derived
 
 
 def new_scan_id() -> str:
@@ -91,8 +108,8 @@ def audit_host(
         transport = _transport(target, options)
         transport.connect()
         remaining = max(1.0, deadline - time.monotonic())
-        collected = collect(transport, specs, privilege, remaining)
-        host.facts = collected.facts
+        collected = collect(transport, [s for s in specs if not s.derived], privilege, remaining)
+        host.facts = collected.facts | derive_facts(collected.facts, specs)
         host.uid = collected.uid
     except TransportError as exc:
         host.error = str(exc)
@@ -159,11 +176,14 @@ def rejudge(scan: Scan, policy: Policy) -> Scan:
         policy_document=policy.document(),
         facts_from=scan.facts_from or scan.id,
     )
+    specs = needed_facts(policy)
+    derived_names = {s.name for s in all_facts().values() if s.derived}
     for old in scan.hosts:
-        host = replace(old, results=[])
-        host.results = evaluate_host(
-            host.name, host.facts, policy, host_error=host.error, privileged=host.uid == 0
+        collected = {k: v for k, v in old.facts.items() if k not in derived_names}
+        facts = collected if old.error else collected | derive_facts(collected, specs)
+        results = evaluate_host(
+            old.name, facts, policy, host_error=old.error, privileged=old.uid == 0
         )
-        new.hosts.append(host)
+        new.hosts.append(replace(old, facts=facts, results=results))
     new.finished = time.time()
     return new

@@ -10,7 +10,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hygie.model import Fact
 
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_TIMEOUT = 30
@@ -34,6 +39,12 @@ class FactSpec:
     privileged: bool = False
     max_bytes: int = DEFAULT_MAX_BYTES
     timeout: int = DEFAULT_TIMEOUT
+    requires: tuple[str, ...] = ()
+    derive: Callable[[Mapping[str, Fact]], bytes] | None = None
+
+    @property
+    def derived(self) -> bool:
+        return self.derive is not None
 
 
 _REGISTRY: dict[str, FactSpec] = {}
@@ -56,6 +67,27 @@ def fact(
     spec = FactSpec(name, command, description, privileged, max_bytes, timeout)
     _REGISTRY[name] = spec
     return spec
+
+
+def derived_fact(
+    name: str, requires: tuple[str, ...], description: str
+) -> Callable[[Callable[[Mapping[str, Fact]], bytes]], Callable[[Mapping[str, Fact]], bytes]]:
+    """Declare a fact computed on the scanner from collected facts plus outside knowledge
+    (for example installed packages matched against advisory feeds).
+
+    It is derived after collection and again on every offline re-evaluation, stored with
+    the scan that derived it, and hashed like any fact: checks stay pure functions of facts.
+    The function receives the host's collected facts and returns the fact's bytes; if it
+    raises, the fact is recorded as failed (exit status 1, the error on stderr).
+    """
+
+    def register(func: Callable[[Mapping[str, Fact]], bytes]):
+        if not _NAME.match(name):
+            raise ValueError(f"fact name {name!r} must be lower_snake_case")
+        _REGISTRY[name] = FactSpec(name, "", description, requires=requires, derive=func)
+        return func
+
+    return register
 
 
 def file_fact(name: str, path: str, description: str, **kwargs) -> FactSpec:

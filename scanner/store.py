@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from hygie.factspec import all_facts
 from hygie.model import Fact, HostScan, Result, Scan
 
 SCHEMA_VERSION = 1
@@ -129,6 +130,9 @@ class Store:
             raise
 
     def save(self, scan: Scan) -> None:
+        """A re-evaluation stores only the facts it derived itself; its collected facts
+        stay those of the scan it judged (``facts_from``)."""
+        derived = {s.name for s in all_facts().values() if s.derived}
         with self._tx() as db:
             db.execute(
                 "INSERT INTO scans VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -148,15 +152,15 @@ class Store:
                         json.dumps(list(h.tags)),
                     ),
                 )  # fmt: skip
-                if scan.facts_from is None:
-                    db.executemany(
-                        "INSERT INTO facts VALUES (?,?,?,?,?,?,?,?)",
-                        [
-                            (scan.id, h.name, f.name, f.exit_status, int(f.truncated),
-                             f.sha256, f.stdout, f.stderr)
-                            for f in h.facts.values()
-                        ],
-                    )  # fmt: skip
+                db.executemany(
+                    "INSERT INTO facts VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (scan.id, h.name, f.name, f.exit_status, int(f.truncated),
+                         f.sha256, f.stdout, f.stderr)
+                        for f in h.facts.values()
+                        if scan.facts_from is None or f.name in derived
+                    ],
+                )  # fmt: skip
                 db.executemany(
                     "INSERT INTO results VALUES (?,?,?,?,?,?)",
                     [
@@ -190,7 +194,6 @@ class Store:
             (scan_id,),
         ).fetchone()
         scan = Scan(*row[:7], policy_document=json.loads(row[7]), facts_from=row[8])
-        facts_scan = scan.facts_from or scan.id
         for h in self._db.execute(
             "SELECT name, address, transport, family, error, started, finished, connections, "
             "execs, uid, tags FROM hosts WHERE scan_id = ? ORDER BY rowid",
@@ -199,7 +202,8 @@ class Store:
             fields = ("name", "address", "transport", "family", "error", "started",
                       "finished", "connections", "execs", "uid")  # fmt: skip
             host = HostScan(**dict(zip(fields, h[:10], strict=True)), tags=tuple(json.loads(h[10])))
-            host.facts = self._facts(facts_scan, host.name)
+            host.facts = self._facts(scan.facts_from, host.name) if scan.facts_from else {}
+            host.facts |= self._facts(scan.id, host.name)
             host.results = [
                 Result.from_dict(json.loads(body))
                 for (body,) in self._db.execute(

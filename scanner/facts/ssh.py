@@ -31,7 +31,7 @@ SSHD_EFFECTIVE = fact(
     "if [ -d /run/sshd ] || [ -d /var/empty/sshd ] || ! command -v unshare >/dev/null 2>&1; "
     "then sshd -T $CP; else "
     "unshare -m sh -c 'mount -t tmpfs -o size=64k,mode=755 hygie /run && mkdir /run/sshd "
-    "&& exec sshd -T \"$@\"' sh $CP; fi",
+    '&& exec sshd -T "$@"\' sh $CP; fi',
     "sshd -T: the effective OpenSSH server configuration (defaults and drop-ins resolved)",
     privileged=True,
 )
