@@ -11,7 +11,7 @@ import select
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import paramiko
@@ -125,7 +125,12 @@ class SshTransport:
     def _through_jumps(self, endpoint: _Endpoint) -> paramiko.Channel:
         """Each hop of ``ProxyJump a,b`` carries the TCP stream to the next one."""
         hops = [parse_target(h.strip()) for h in (endpoint.proxy_jump or "").split(",")]
-        chain = [self._endpoint(h.name, h.port, h.user, (), None) for h in hops]
+        # A hop without its own user or key in ~/.ssh/config uses the target's, as
+        # `ssh -i key -l user -J hop` does.
+        chain = [
+            self._endpoint(h.name, h.port, h.user or endpoint.user, (), None) for h in hops
+        ]
+        chain = [hop if hop.keys else replace(hop, keys=endpoint.keys) for hop in chain]
         sock = None
         for hop, next_hop in zip(chain, [*chain[1:], endpoint], strict=True):
             client = self._open(hop, sock, None)

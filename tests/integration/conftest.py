@@ -26,6 +26,7 @@ class Fleet:
     workdir: Path
     inventory: Path
     env: dict[str, str]
+    sshd_connections: dict[str, int] | None = None
 
     def hygie(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """Run the real CLI inside the lab's scanner namespace (no route out)."""
