@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from hygie import __version__
 from hygie.collect import Privilege, collect
 from hygie.evaluate import evaluate_host, host_family
-from hygie.factspec import FactSpec, all_facts
+from hygie.factspec import FactSpec, ProbeContext, all_facts
 from hygie.inventory import Target
 from hygie.model import Fact, HostScan, Scan
 from hygie.policy import Policy
@@ -51,6 +51,50 @@ def needed_facts(policy: Policy) -> list[FactSpec]:
     for name in [n for n in names if specs[n].derived]:
         names.update(specs[name].requires)
     return [specs[n] for n in sorted(names)]
+
+
+def probe_facts(
+    target: Target, specs: list[FactSpec], facts: dict[str, Fact], deadline: float
+) -> dict[str, Fact]:
+    """Run the network probes of ``specs`` from the scanner, in dependency order, each
+    bounded by its own timeout and the host's deadline."""
+    gathered = dict(facts)
+    for spec in _in_dependency_order([s for s in specs if s.kind == "probe"]):
+        ctx = ProbeContext(
+            name=target.name,
+            address=target.address or target.name,
+            tags=target.tags,
+            settings=target.network,
+            facts=dict(gathered),
+            deadline=min(deadline, time.monotonic() + spec.timeout),
+        )
+        try:
+            gathered[spec.name] = Fact(spec.name, spec.probe(ctx))
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}".encode()
+            gathered[spec.name] = Fact(spec.name, b"", message, exit_status=1)
+    return {k: v for k, v in gathered.items() if k not in facts}
+
+
+def _in_dependency_order(specs: list[FactSpec]) -> list[FactSpec]:
+    by_name = {s.name: s for s in specs}
+    ordered: list[FactSpec] = []
+    seen: set[str] = set()
+
+    def visit(spec: FactSpec, path: tuple[str, ...]) -> None:
+        if spec.name in seen:
+            return
+        if spec.name in path:
+            raise ValueError(f"probe facts require each other: {' -> '.join(path)}")
+        for dep in spec.requires:
+            if dep in by_name:
+                visit(by_name[dep], (*path, spec.name))
+        seen.add(spec.name)
+        ordered.append(spec)
+
+    for spec in sorted(specs, key=lambda s: s.name):
+        visit(spec, ())
+    return ordered
 
 
 def derive_facts(facts: dict[str, Fact], specs: list[FactSpec]) -> dict[str, Fact]:
@@ -105,12 +149,15 @@ def audit_host(
             target.become,
             _secret(target.become_password_env, options.become_password, "sudo password"),
         )
-        transport = _transport(target, options)
-        transport.connect()
-        remaining = max(1.0, deadline - time.monotonic())
-        collected = collect(transport, [s for s in specs if not s.derived], privilege, remaining)
-        host.facts = collected.facts | derive_facts(collected.facts, specs)
-        host.uid = collected.uid
+        shell_specs = [s for s in specs if s.kind == "shell"]
+        if target.transport != "none":
+            transport = _transport(target, options)
+            transport.connect()
+            remaining = max(1.0, deadline - time.monotonic())
+            collected = collect(transport, shell_specs, privilege, remaining)
+            host.facts, host.uid = collected.facts, collected.uid
+        host.facts |= probe_facts(target, specs, host.facts, deadline)
+        host.facts |= derive_facts(host.facts, specs)
     except TransportError as exc:
         host.error = str(exc)
     except Exception as exc:  # never let one host take the scan down
@@ -121,8 +168,9 @@ def audit_host(
             transport.close()
     host.family = host_family(host.facts)
     host.results = evaluate_host(
-        host.name, host.facts, policy, host_error=host.error, privileged=host.uid == 0
-    )
+        host.name, host.facts, policy, host_error=host.error, privileged=host.uid == 0,
+        network_only=target.transport == "none",
+    )  # fmt: skip
     host.finished = time.time()
     return host
 
@@ -182,8 +230,9 @@ def rejudge(scan: Scan, policy: Policy) -> Scan:
         collected = {k: v for k, v in old.facts.items() if k not in derived_names}
         facts = collected if old.error else collected | derive_facts(collected, specs)
         results = evaluate_host(
-            old.name, facts, policy, host_error=old.error, privileged=old.uid == 0
-        )
+            old.name, facts, policy, host_error=old.error, privileged=old.uid == 0,
+            network_only=old.transport == "none",
+        )  # fmt: skip
         new.hosts.append(replace(old, facts=facts, results=results))
     new.finished = time.time()
     return new

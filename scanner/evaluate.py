@@ -13,7 +13,7 @@ from hygie.facts.system import parse_os_release
 from hygie.factspec import all_facts
 from hygie.model import Evidence, Fact, Result, Status
 from hygie.policy import Policy
-from hygie.registry import CheckMeta, Facts, MissingFact, Verdict, all_checks
+from hygie.registry import ANY_FAMILY, CheckMeta, Facts, MissingFact, Verdict, all_checks
 
 
 def host_family(facts: Mapping[str, Fact]) -> str:
@@ -30,8 +30,13 @@ def evaluate_host(
     *,
     host_error: str | None = None,
     privileged: bool = True,
+    network_only: bool = False,
 ) -> list[Result]:
-    """One result per check the policy selects, in the policy's order."""
+    """One result per check the policy selects, in the policy's order.
+
+    On a network-only target (no shell access by design: a modality, a PACS appliance),
+    checks that read the host from inside are not applicable; the network checks run.
+    """
     registry = all_checks()
     privileged_facts = {name for name, spec in all_facts().items() if spec.privileged}
     family = host_family(facts)
@@ -40,8 +45,11 @@ def evaluate_host(
     for selection in policy.selections.values():
         meta = registry[selection.check_id]
         needs_root = sorted(privileged_facts.intersection(meta.facts))
+        from_network = ANY_FAMILY in meta.families
         if host_error is not None:
             verdict = Verdict(Status.ERROR, f"host not assessed: {host_error}")
+        elif network_only and not from_network:
+            verdict = Verdict(Status.NOT_APPLICABLE, "network-only target: no shell access")
         elif needs_root and not privileged and family in meta.families:
             verdict = Verdict(
                 Status.ERROR,
@@ -64,13 +72,14 @@ def evaluate_host(
 
 
 def _run_check(meta: CheckMeta, facts: Facts, family: str, params: Mapping) -> Verdict:
-    if family == "unknown":
-        return Verdict(Status.ERROR, "OS could not be identified (os-release unreadable)")
-    if family not in meta.families:
-        return Verdict(
-            Status.NOT_APPLICABLE,
-            f"check supports {', '.join(meta.families)}; host family is {family}",
-        )
+    if ANY_FAMILY not in meta.families:
+        if family == "unknown":
+            return Verdict(Status.ERROR, "OS could not be identified (os-release unreadable)")
+        if family not in meta.families:
+            return Verdict(
+                Status.NOT_APPLICABLE,
+                f"check supports {', '.join(meta.families)}; host family is {family}",
+            )
     try:
         verdict = meta.func(facts, params)
     except MissingFact as exc:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hygie.model import Fact
@@ -41,10 +42,36 @@ class FactSpec:
     timeout: int = DEFAULT_TIMEOUT
     requires: tuple[str, ...] = ()
     derive: Callable[[Mapping[str, Fact]], bytes] | None = None
+    probe: Callable[[ProbeContext], bytes] | None = None
 
     @property
     def derived(self) -> bool:
         return self.derive is not None
+
+    @property
+    def kind(self) -> str:
+        """``shell`` (collected on the target), ``probe`` (from the scanner over the
+        network) or ``derived`` (computed on the scanner from other facts)."""
+        if self.derive is not None:
+            return "derived"
+        return "probe" if self.probe is not None else "shell"
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """What a network probe knows about its target. ``settings`` are the host's
+    ``network:`` inventory values; ``facts`` the facts gathered before this probe (probes
+    run after the shell collection, in the order their ``requires`` impose)."""
+
+    name: str
+    address: str
+    tags: tuple[str, ...]
+    settings: Mapping[str, Any]
+    facts: Mapping[str, Fact]
+    deadline: float
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
 
 
 _REGISTRY: dict[str, FactSpec] = {}
@@ -85,6 +112,25 @@ def derived_fact(
         if not _NAME.match(name):
             raise ValueError(f"fact name {name!r} must be lower_snake_case")
         _REGISTRY[name] = FactSpec(name, "", description, requires=requires, derive=func)
+        return func
+
+    return register
+
+
+def probe_fact(
+    name: str, description: str, *, requires: tuple[str, ...] = (), timeout: int = 120
+) -> Callable[[Callable[[ProbeContext], bytes]], Callable[[ProbeContext], bytes]]:
+    """Declare a fact gathered from the scanner over the network (nmap, TLS handshakes,
+    protocol probes). The function returns the raw evidence bytes (nmap XML, a JSON
+    record of the handshake...) and must stay within ``ctx.remaining()`` and ``timeout``;
+    if it raises, the fact is recorded as failed (exit status 1, the error on stderr)."""
+
+    def register(func: Callable[[ProbeContext], bytes]):
+        if not _NAME.match(name):
+            raise ValueError(f"fact name {name!r} must be lower_snake_case")
+        _REGISTRY[name] = FactSpec(
+            name, "", description, timeout=timeout, requires=requires, probe=func
+        )
         return func
 
     return register

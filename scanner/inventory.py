@@ -29,11 +29,14 @@ HOST_VARS = {
     "transport",
     "connect_timeout",
     "timeout",
+    "network",
 }
 TOP_KEYS = {"defaults", "groups", "hosts"}
 GROUP_KEYS = {"vars", "hosts"}
 BECOME = {"none", "sudo"}
-TRANSPORTS = {"ssh", "local"}
+#: ``none``: a network-only target (a modality, an appliance): probed from the network,
+#: never logged into.
+TRANSPORTS = {"ssh", "local", "none"}
 
 
 class InventoryError(DataFileError):
@@ -59,6 +62,7 @@ class Target:
     transport: str = "ssh"
     connect_timeout: float = 10.0
     timeout: float = 300.0
+    network: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def display_address(self) -> str:
@@ -184,6 +188,10 @@ def _problem(key: str, value: Any) -> str | None:
         return f"must be one of {sorted(BECOME)}"
     if key == "transport" and value not in TRANSPORTS:
         return f"must be one of {sorted(TRANSPORTS)}"
+    if key == "network" and not (
+        isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    ):
+        return "must be a mapping of network settings"
     if key in {"key", "tags"}:
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(v, str) for v in items):
@@ -216,4 +224,5 @@ def _target(name: str, values: dict[str, Any], groups: tuple[str, ...]) -> Targe
         transport=values.get("transport", "ssh"),
         connect_timeout=float(values.get("connect_timeout", Target.connect_timeout)),
         timeout=float(values.get("timeout", Target.timeout)),
+        network=dict(values.get("network") or {}),
     )

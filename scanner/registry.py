@@ -18,6 +18,9 @@ from typing import Any
 from hygie.model import Evidence, Fact, Severity, Status
 
 FAMILIES = ("debian", "rhel")
+#: For checks that judge a host from the network: they apply whatever the OS, and to
+#: network-only targets (devices reached without a shell).
+ANY_FAMILY = "any"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -190,7 +193,7 @@ def check(
         if check_id in _REGISTRY and _REGISTRY[check_id].func is not func:
             raise ValueError(f"check {check_id!r} registered twice")
         fams = tuple(families)
-        unknown = set(fams) - set(FAMILIES)
+        unknown = set(fams) - {*FAMILIES, ANY_FAMILY}
         if unknown:
             raise ValueError(f"check {check_id}: unknown families {sorted(unknown)}")
         _REGISTRY[check_id] = CheckMeta(

@@ -127,9 +127,7 @@ class SshTransport:
         hops = [parse_target(h.strip()) for h in (endpoint.proxy_jump or "").split(",")]
         # A hop without its own user or key in ~/.ssh/config uses the target's, as
         # `ssh -i key -l user -J hop` does.
-        chain = [
-            self._endpoint(h.name, h.port, h.user or endpoint.user, (), None) for h in hops
-        ]
+        chain = [self._endpoint(h.name, h.port, h.user or endpoint.user, (), None) for h in hops]
         chain = [hop if hop.keys else replace(hop, keys=endpoint.keys) for hop in chain]
         sock = None
         for hop, next_hop in zip(chain, [*chain[1:], endpoint], strict=True):

@@ -39,3 +39,38 @@ def test_rejudge_keeps_unassessed_hosts_as_error():
     again = rejudge(scan, load_policy("nist-800-63b"))
     assert again.facts_from == "s1"
     assert {r.status for r in again.hosts[0].results} == {Status.ERROR}
+
+
+def test_probes_run_in_dependency_order_and_failures_are_recorded():
+    import time
+
+    from hygie.engine import probe_facts
+    from hygie.inventory import Target
+
+    seen = []
+
+    def ports(ctx):
+        seen.append("ports")
+        return b"22,443"
+
+    def tls(ctx):
+        seen.append("tls")
+        assert ctx.facts["ports"].stdout == b"22,443" and ctx.settings == {"tls_ports": [443]}
+        raise TimeoutError("handshake timed out")
+
+    specs = [
+        FactSpec("tls", "", "d", requires=("ports",), probe=tls),
+        FactSpec("ports", "", "d", probe=ports),
+    ]
+    target = Target(name="pacs", address="198.18.0.9", network={"tls_ports": [443]})
+    facts = probe_facts(target, specs, {}, time.monotonic() + 30)
+    assert seen == ["ports", "tls"]
+    assert facts["ports"].ok and facts["tls"].exit_status == 1
+    assert b"handshake timed out" in facts["tls"].stderr
+
+
+def test_network_only_targets_get_not_applicable_for_host_checks():
+    from hygie.evaluate import evaluate_host
+
+    results = evaluate_host("modality", {}, load_policy("health-baseline"), network_only=True)
+    assert {r.status for r in results} == {Status.NOT_APPLICABLE}
