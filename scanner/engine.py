@@ -184,16 +184,7 @@ def run_scan(
     options = options or EngineOptions()
     targets = list(targets)
     specs = needed_facts(policy)
-    scan = Scan(
-        id=new_scan_id(),
-        started=time.time(),
-        finished=0.0,
-        tool_version=__version__,
-        policy_name=policy.name,
-        policy_version=policy.version,
-        policy_digest=policy.digest,
-        policy_document=policy.document(),
-    )
+    scan = _new_scan(policy)
     done: dict[str, HostScan] = {}
     workers = max(1, min(options.workers, len(targets) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hygie-host") as pool:
@@ -208,12 +199,8 @@ def run_scan(
     return scan
 
 
-def rejudge(scan: Scan, policy: Policy) -> Scan:
-    """Judge a stored scan's facts with another policy, offline: no host is contacted.
-
-    Hosts that could not be assessed stay ``error``: re-judging never invents evidence.
-    """
-    new = Scan(
+def _new_scan(policy: Policy, facts_from: str | None = None) -> Scan:
+    return Scan(
         id=new_scan_id(),
         started=time.time(),
         finished=0.0,
@@ -222,8 +209,16 @@ def rejudge(scan: Scan, policy: Policy) -> Scan:
         policy_version=policy.version,
         policy_digest=policy.digest,
         policy_document=policy.document(),
-        facts_from=scan.facts_from or scan.id,
+        facts_from=facts_from,
     )
+
+
+def rejudge(scan: Scan, policy: Policy) -> Scan:
+    """Judge a stored scan's facts with another policy, offline: no host is contacted.
+
+    Hosts that could not be assessed stay ``error``: re-judging never invents evidence.
+    """
+    new = _new_scan(policy, facts_from=scan.facts_from or scan.id)
     specs = needed_facts(policy)
     derived_names = {s.name for s in all_facts().values() if s.derived}
     for old in scan.hosts:
