@@ -18,6 +18,7 @@ import click
 
 from hygie import __version__
 from hygie.console import make_console, progress, summary
+from hygie.diff import diff_scans
 from hygie.engine import DEFAULT_WORKERS, EngineOptions, rejudge, run_scan
 from hygie.inventory import Inventory, Target, load_inventory, parse_target
 from hygie.output import exit_code, write_json
@@ -229,6 +230,45 @@ def verify(scan_ref, db) -> None:
         click.echo(f"ALTERED {p}")
     click.echo(f"{scan_id}: {'evidence intact' if not problems else 'EVIDENCE ALTERED'}")
     sys.exit(1 if problems else 0)
+
+
+@cli.command()
+@click.argument("old_ref")
+@click.argument("new_ref", default="latest")
+@db_option
+def diff(old_ref, new_ref, db) -> None:
+    """What changed between two stored scans (new failures, fixed, still failing).
+
+    Exit code 1 when something regressed (a new failure or a newly unassessed check).
+    """
+    store = _store(db)
+    try:
+        changes = diff_scans(store.load(old_ref), store.load(new_ref))
+    except StoreError as exc:
+        raise BadInput(str(exc)) from None
+    finally:
+        store.close()
+    click.echo(f"{changes.old_id} -> {changes.new_id}")
+    sections = [
+        ("new failures", changes.new_failures),
+        ("fixed", changes.fixed),
+        ("still failing", changes.still_failing),
+        ("newly unassessed", changes.newly_unassessed),
+    ]
+    for title, results in sections:
+        click.echo(f"{title}: {len(results)}")
+        for r in results:
+            click.echo(f"  {r.severity.value:>8} {r.host} {r.check_id}: {_oneline(r.message)}")
+    for title, hosts in (("hosts added", changes.hosts_added),
+                         ("hosts removed", changes.hosts_removed)):  # fmt: skip
+        if hosts:
+            click.echo(f"{title}: {', '.join(hosts)}")
+    sys.exit(1 if changes.regressed else 0)
+
+
+def _oneline(text: str, limit: int = 100) -> str:
+    clean = "".join(c if c.isprintable() else "?" for c in text.replace("\n", " "))
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
 @cli.command()
