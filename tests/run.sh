@@ -9,12 +9,24 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# Debian packages: the lab's hosts (sshd, sudo, PAM, and the daemons the hardened host runs:
+# chrony, rsyslog, nftables) and the scanner's tools. Services are not started on install
+# (policy-rc.d): the tests start their own, inside namespaces.
+APT_PACKAGES=(
+  openssh-server openssh-client sudo iproute2 util-linux procps openssl python3-venv
+  libpam-pwquality libpam-modules chrony rsyslog nftables nmap
+)
 export DEBIAN_FRONTEND=noninteractive
-if ! dpkg -s openssh-server sudo nmap iproute2 libpam-pwquality procps >/dev/null 2>&1; then
+if ! dpkg -s "${APT_PACKAGES[@]}" >/dev/null 2>&1; then
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends \
-    openssh-server openssh-client sudo nmap iproute2 util-linux procps \
-    libpam-pwquality libpam-modules openssl python3-venv >/dev/null
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
 fi
 
 PY=${PYTHON:-python3}
