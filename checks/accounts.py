@@ -67,6 +67,7 @@ MAX_LISTED = 50
 # ------------------------------------------------------------------ reference sets
 
 _PASSWORD_REFS: dict[str, list[str]] = {
+    "gdpr": ["32(1)(b)"],
     "hipaa": ["164.308(a)(5)(ii)(D)"],
     "nist_800_53r5": ["IA-5(1)"],
     "nist_csf_2_0": ["PR.AA-01"],
@@ -77,6 +78,7 @@ _PASSWORD_REFS: dict[str, list[str]] = {
     "cis_controls_v8": ["5.2"],
 }
 _AGING_REFS: dict[str, list[str]] = {
+    "gdpr": ["32(1)(b)"],
     "hipaa": ["164.308(a)(5)(ii)(D)"],
     "nist_800_53r5": ["IA-5"],
     "nist_csf_2_0": ["PR.AA-01"],
@@ -476,6 +478,7 @@ def password_warn_age(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "existing users with `chage --inactive 45 USER`."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.308(a)(3)(ii)(C)"],
         "nist_800_53r5": ["AC-2(3)"],
         "nist_csf_2_0": ["PR.AA-01"],
@@ -550,6 +553,7 @@ def _lockout_problems(
         "`authselect enable-feature with-faillock` and the same faillock.conf values."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.308(a)(5)(ii)(C)", "164.312(a)(1)"],
         "nist_800_53r5": ["AC-7"],
         "nist_csf_2_0": ["PR.AA-03"],
@@ -630,6 +634,7 @@ def password_lockout(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "`authselect enable-feature without-nullok`."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(d)"],
         "nist_800_53r5": ["IA-5", "IA-2"],
         "nist_csf_2_0": ["PR.AA-03"],
@@ -671,6 +676,7 @@ def password_nullok_absent(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "users next change their password (see accounts_weak_hash)."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.308(a)(5)(ii)(D)", "164.312(d)"],
         "nist_800_53r5": ["IA-5(1)"],
         "nist_csf_2_0": ["PR.AA-01"],
@@ -732,6 +738,7 @@ def _shadow(facts: Facts) -> tuple[ShadowEntry, ...]:
         "password still in /etc/passwd to shadow with `pwconv`."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(d)", "164.312(a)(2)(i)"],
         "nist_800_53r5": ["IA-2", "IA-5"],
         "nist_csf_2_0": ["PR.AA-01"],
@@ -771,6 +778,7 @@ def accounts_empty_password(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "after fixing ENCRYPT_METHOD and the pam_unix hash option; lock unused accounts."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(d)"],
         "nist_800_53r5": ["IA-5(1)"],
         "nist_csf_2_0": ["PR.AA-01"],
@@ -815,6 +823,7 @@ def accounts_weak_hash(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "it (`userdel USER`); use sudo for administration."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(a)(2)(i)", "164.312(a)(1)"],
         "nist_800_53r5": ["AC-6", "IA-2"],
         "nist_csf_2_0": ["PR.AA-05"],
@@ -949,6 +958,7 @@ def _describe(settings: Iterable[UmaskSetting]) -> list[str]:
         "/etc/bash.bashrc (Debian) or /etc/bashrc (RHEL)."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(a)(1)", "164.312(c)(1)"],
         "nist_800_53r5": ["AC-3", "AC-6"],
         "nist_csf_2_0": ["PR.AA-05"],

@@ -75,6 +75,7 @@ def _chain_coverage(chains: list[InputChain], source: str) -> tuple[list[str], s
         "trusted (`firewall-cmd --set-default-zone=public`)."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(a)(1)", "164.312(e)(1)"],
         "nist_800_53r5": ["SC-7", "SC-7(5)"],
         "nist_csf_2_0": ["PR.IR-01"],
@@ -159,6 +160,7 @@ def fw_host_firewall_active(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "is not overridden on the kernel command line, `aa-enforce /etc/apparmor.d/*`."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(a)(1)"],
         "nist_800_53r5": ["AC-3(3)", "AC-6"],
         "nist_csf_2_0": ["PR.PS-01"],
@@ -223,6 +225,7 @@ def _parse_expectation(spec: str) -> tuple[str, int, str, set[str]]:
         "/etc/shadow /etc/gshadow`. Same for the `-` backup files."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(a)(1)", "164.312(c)(1)"],
         "nist_800_53r5": ["AC-3", "AC-6", "CM-6"],
         "nist_csf_2_0": ["PR.AA-05", "PR.PS-01"],
@@ -321,6 +324,7 @@ _NOT_BLOCK_FS = (
         "unlock (clevis/tang) for unattended servers."
     ),
     references={
+        "gdpr": ["32(1)(a)"],
         "hipaa": ["164.312(a)(2)(iv)", "164.310(d)(1)"],
         "nist_800_53r5": ["SC-28", "SC-28(1)", "SC-13"],
         "nist_csf_2_0": ["PR.DS-01"],
@@ -391,6 +395,7 @@ def hardening_disk_encryption(facts: Facts, params: Mapping[str, Any]) -> Verdic
         "shared directories (`chmod +t <dir>`); fix the application that created them."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(c)(1)"],
         "nist_800_53r5": ["AC-3", "AC-6", "CM-6"],
         "nist_csf_2_0": ["PR.AA-05", "PR.PS-01"],

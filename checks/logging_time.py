@@ -26,6 +26,7 @@ from hygie.model import Evidence
 from hygie.registry import Facts, Param, Verdict, check, failed, judge, passed
 
 _AUDIT_REFS = {
+    "gdpr": ["32(1)(b)"],
     "hipaa": ["164.312(b)", "164.308(a)(1)(ii)(D)", "164.308(a)(5)(ii)(C)"],
     "nist_800_53r5": ["AU-2", "AU-3", "AU-12"],
     "nist_csf_2_0": ["PR.PS-04"],
@@ -36,6 +37,7 @@ _AUDIT_REFS = {
     "cis_controls_v8": ["8.2", "8.5"],
 }
 _LOG_REFS = {
+    "gdpr": ["32(1)(b)"],
     "hipaa": ["164.312(b)"],
     "nist_csf_2_0": ["PR.PS-04"],
     "iso27001_2022": ["A.8.15"],
@@ -309,6 +311,7 @@ _TIME_DAEMONS: tuple[tuple[str, tuple[str, ...], str, Callable[[str, bool], list
         "and disable other NTP daemons (`systemctl disable --now systemd-timesyncd`)."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(b)"],
         "nist_800_53r5": ["AU-8", "SC-45", "SC-45(1)"],
         "nist_csf_2_0": ["PR.PS-04"],

@@ -45,6 +45,7 @@ from hygie.registry import (
 )
 
 _PATCH_REFS: dict[str, list[str]] = {
+    "gdpr": ["32(1)(b)"],
     "hipaa": ["164.308(a)(1)(ii)(B)", "164.308(a)(5)(ii)(B)"],
     "nist_800_53r5": ["SI-2"],
     "nist_csf_2_0": ["PR.PS-02"],
@@ -400,6 +401,7 @@ def _release_key(os_id: str, version_id: str) -> str:
         "Plan the migration before the date shown."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.308(a)(1)(ii)(B)"],
         "nist_800_53r5": ["SA-22"],
         "nist_csf_2_0": ["PR.PS-02"],
@@ -514,6 +516,7 @@ _CLEARTEXT_DEFAULT = [
         "it from this check's `forbidden` parameter."
     ),
     references={
+        "gdpr": ["32(1)(a)"],
         "hipaa": ["164.312(e)(1)", "164.312(e)(2)(ii)"],
         "nist_800_53r5": ["CM-7", "SC-8", "SC-8(1)"],
         "nist_csf_2_0": ["PR.DS-02", "PR.PS-01"],

@@ -25,6 +25,7 @@ RELOAD = "then validate with `sshd -t` and reload: `systemctl reload ssh` (Debia
 
 # Shared framework references, narrowed per check below.
 _AUTH_REFS: dict[str, list[str]] = {
+    "gdpr": ["32(1)(b)"],
     "hipaa": ["164.312(a)(1)", "164.312(d)"],
     "nist_800_53r5": ["AC-17", "IA-2"],
     "nist_csf_2_0": ["PR.AA-03"],
@@ -32,6 +33,7 @@ _AUTH_REFS: dict[str, list[str]] = {
     "nis2": ["21(2)(i)"],
 }
 _CRYPTO_REFS: dict[str, list[str]] = {
+    "gdpr": ["32(1)(a)"],
     "hipaa": ["164.312(e)(1)", "164.312(e)(2)(ii)"],
     "nist_800_53r5": ["AC-17(2)", "SC-8(1)", "SC-13"],
     "nist_csf_2_0": ["PR.DS-02"],
@@ -41,6 +43,7 @@ _CRYPTO_REFS: dict[str, list[str]] = {
     "cis_controls_v8": ["3.10"],
 }
 _CONFIG_REFS: dict[str, list[str]] = {
+    "gdpr": ["32(1)(b)"],
     "nist_800_53r5": ["CM-6", "CM-7"],
     "nist_csf_2_0": ["PR.PS-01"],
     "iso27001_2022": ["A.8.9"],
@@ -124,6 +127,7 @@ _ROOT_ALIASES = {"without-password": "prohibit-password"}
         "their own account and use sudo."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(a)(2)(i)", "164.312(d)", "164.308(a)(4)(ii)(B)"],
         "nist_800_53r5": ["AC-6(2)", "AC-17", "IA-2"],
         "nist_csf_2_0": ["PR.AA-05"],
@@ -176,7 +180,7 @@ def _publickey_required(cfg: SshdConfig) -> bool:
     ),
     references=_refs(
         _AUTH_REFS,
-        nist_800_53r5=["AC-17", "IA-2", "IA-2(1)", "IA-5"],
+        nist_800_53r5=["AC-17", "IA-2", "IA-5"],
         anssi_hygiene=["13"],
     ),
     facts=(FACT,),
@@ -240,6 +244,7 @@ def ssh_permit_empty_passwords(facts: Facts, params: Mapping[str, Any]) -> Verdi
     ),
     remediation=f"Set `MaxAuthTries 4` (or lower) in /etc/ssh/sshd_config, {RELOAD}.",
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.308(a)(5)(ii)(C)", "164.312(a)(1)"],
         "nist_800_53r5": ["AC-7"],
         "nist_csf_2_0": ["PR.AA-03"],
@@ -341,6 +346,7 @@ def ssh_max_startups(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         f"{RELOAD}. For a true inactivity logout also set TMOUT in the shell profile."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(a)(2)(iii)"],
         "nist_800_53r5": ["AC-12", "SC-10"],
         "nist_csf_2_0": ["PR.AA-05"],
@@ -495,6 +501,7 @@ _ACCESS_KEYS = ("allowusers", "allowgroups", "denyusers", "denygroups")
         f"`AllowGroups sshusers` in /etc/ssh/sshd_config, {RELOAD}."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(a)(1)", "164.308(a)(4)(ii)(B)"],
         "nist_800_53r5": ["AC-3", "AC-17"],
         "nist_csf_2_0": ["PR.AA-05"],
@@ -529,6 +536,7 @@ def ssh_access_restricted(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     ),
     remediation=f"Set `LogLevel VERBOSE` (or INFO) in /etc/ssh/sshd_config, {RELOAD}.",
     references={
+        "gdpr": ["32(1)(b)"],
         "hipaa": ["164.312(b)"],
         "nist_800_53r5": ["AU-2", "AU-3", "AU-12"],
         "nist_csf_2_0": ["PR.PS-04"],
@@ -749,6 +757,7 @@ def ssh_weak_host_keys(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "chmod 0600 /etc/ssh/ssh_host_*_key` (RHEL: root:ssh_keys 0640 is accepted)."
     ),
     references={
+        "gdpr": ["32(1)(b)"],
         "nist_800_53r5": ["AC-3", "AC-6", "CM-6"],
         "nist_csf_2_0": ["PR.AA-05", "PR.PS-01"],
         "iso27001_2022": ["A.8.3", "A.8.9"],
