@@ -14,20 +14,21 @@ from dataclasses import dataclass
 from debian.debian_support import version_compare
 from univers.versions import RpmVersion
 
+from hygie.facts.system import OsRelease
 from hygie.factspec import fact, split_files
 
 PACKAGES_DPKG = fact(
     "packages_dpkg",
     "dpkg-query -W -f '${binary:Package}\\t${Version}\\t${db:Status-Abbrev}\\t"
-    "${source:Package}\\t${source:Version}\\n'",
-    "installed Debian packages: name, version, status, source name and version",
+    "${source:Package}\\t${source:Version}\\t${Architecture}\\n'",
+    "installed Debian packages: name, version, status, source name and version, architecture",
     max_bytes=8 << 20,
 )
 
 PACKAGES_RPM = fact(
     "packages_rpm",
-    "rpm -qa --qf '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n'",
-    "installed RPM packages: name, epoch, version, release, arch",
+    "rpm -qa --qf '%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n'",
+    "installed RPM packages: name, epoch, version, release, arch, source RPM file name",
     max_bytes=8 << 20,
 )
 
@@ -128,19 +129,22 @@ class Package:
 
 
 def parse_dpkg_packages(text: str) -> tuple[Package, ...]:
-    """``packages_dpkg`` lines; ``name:arch`` (Multi-Arch: same) is split into name, arch."""
+    """``packages_dpkg`` lines; ``name:arch`` (Multi-Arch: same) is split into name, arch.
+
+    The architecture column (sixth) is absent from facts collected before it was added;
+    the ``:arch`` suffix then still gives it for Multi-Arch: same packages."""
     packages = []
     for line in text.splitlines():
         fields = line.split("\t")
         if len(fields) < 3 or not fields[0]:
             continue
-        fields += [""] * (5 - len(fields))
+        fields += [""] * (6 - len(fields))
         name, _, arch = fields[0].partition(":")
         packages.append(
             Package(
                 name=name,
                 version=fields[1],
-                arch=arch,
+                arch=fields[5].strip() or arch,
                 status=fields[2].strip(),
                 source=fields[3] or name,
                 source_version=fields[4] or fields[1],
@@ -155,21 +159,34 @@ def rpm_evr(epoch: str, version: str, release: str) -> str:
     return f"{epoch}:{evr}" if epoch not in ("", "(none)", "0") else evr
 
 
+_SRPM = re.compile(r"^(.+)-[^-]+-[^-]+\.(?:no)?src\.rpm$")
+
+
+def source_rpm_name(srpm: str) -> str:
+    """``openssh-8.7p1-38.el9.src.rpm`` -> ``openssh``; "" for ``(none)`` (gpg-pubkey)."""
+    m = _SRPM.match(srpm.strip())
+    return m.group(1) if m else ""
+
+
 def parse_rpm_packages(text: str) -> tuple[Package, ...]:
-    """``packages_rpm`` lines: NAME EPOCH VERSION RELEASE ARCH, tab-separated."""
+    """``packages_rpm`` lines: NAME EPOCH VERSION RELEASE ARCH [SOURCERPM], tab-separated.
+
+    RHEL-family advisories (OSV ``Rocky Linux``, ``AlmaLinux``) name the source RPM; the
+    source RPM shares the binary's epoch:version-release, so only its name is kept."""
     packages = []
     for line in text.splitlines():
         fields = line.split("\t")
-        if len(fields) != 5 or not fields[0]:
+        if len(fields) not in (5, 6) or not fields[0]:
             continue
-        name, epoch, version, release, arch = fields
+        name, epoch, version, release, arch = fields[:5]
+        source = source_rpm_name(fields[5]) if len(fields) == 6 else ""
         packages.append(
             Package(
                 name=name,
                 version=rpm_evr(epoch, version, release),
                 arch=arch,
                 status="ii",
-                source=name,
+                source=source or name,
                 source_version=rpm_evr(epoch, version, release),
                 manager="rpm",
             )
@@ -193,6 +210,41 @@ def compare_versions(manager: str, a: str, b: str) -> int:
         return rpm_evr_compare(a, b)
     result = version_compare(a, b)
     return (result > 0) - (result < 0)
+
+
+# -- advisory ecosystems ---------------------------------------------------------------
+
+#: os-release ID -> OSV ecosystem base name (https://ossf.github.io/osv-schema/). Each of
+#: these names its advisories by SOURCE package, scoped by a ``:<release>`` suffix.
+OSV_ECOSYSTEMS = {"debian": "Debian", "ubuntu": "Ubuntu", "rocky": "Rocky Linux",
+                  "almalinux": "AlmaLinux"}  # fmt: skip
+_ECOSYSTEM_MANAGER = {"Debian": "dpkg", "Ubuntu": "dpkg", "Rocky Linux": "rpm", "AlmaLinux": "rpm"}
+
+
+def osv_ecosystem(release: OsRelease) -> str | None:
+    """The OSV ecosystem whose advisories apply to this OS release, or None (RHEL itself,
+    Debian testing/sid: no numeric release in OSV's naming).
+
+    ``Debian:12``; Ubuntu ``22.04:LTS`` (LTS releases are the even-year April ones, which
+    os-release does not say in a machine-readable field); ``Rocky Linux:9``, ``AlmaLinux:9``
+    (major release: advisories are per major)."""
+    base = OSV_ECOSYSTEMS.get(release.id)
+    version = release.version_id
+    if base is None or not version or not version.split(".")[0].isdigit():
+        return None
+    if release.id == "ubuntu":
+        year, _, month = version.partition(".")
+        lts = month == "04" and int(year) % 2 == 0
+        return f"Ubuntu:{version}:LTS" if lts else f"Ubuntu:{version}"
+    if release.id == "debian":
+        return f"Debian:{version}"
+    return f"{base}:{version.split('.')[0]}"
+
+
+def ecosystem_manager(ecosystem: str) -> str | None:
+    """``dpkg`` or ``rpm``: whose version ordering an OSV ecosystem's ranges use; None for
+    ecosystems hygie does not match hosts against."""
+    return _ECOSYSTEM_MANAGER.get(ecosystem.split(":")[0])
 
 
 # -- pending updates -------------------------------------------------------------------
@@ -314,6 +366,20 @@ class KernelPackage:
 
 
 _DEB_KERNEL = re.compile(r"^linux-image-(?:unsigned-)?(\d.*?)(?:-unsigned)?$")
+RPM_KERNELS = ("kernel", "kernel-core", "kernel-uek", "kernel-uek-core", "kernel-rt-core")
+
+
+def kernel_release(package: Package) -> str | None:
+    """What ``uname -r`` prints while this kernel image package runs; None when the package
+    is not a kernel image (Debian meta packages such as linux-image-amd64 and -dbg too)."""
+    if package.manager == "rpm":
+        if package.name not in RPM_KERNELS:
+            return None
+        return f"{package.version.rpartition(':')[2]}.{package.arch}"
+    m = _DEB_KERNEL.match(package.name)
+    if not m or package.name.endswith(("-dbg", "-dbgsym")):
+        return None
+    return m.group(1)
 
 
 def parse_kernel_packages(text: str) -> tuple[KernelPackage, ...]:

@@ -1,0 +1,357 @@
+"""Known vulnerabilities: installed packages and the running kernel against OSV advisories,
+prioritised with CISA KEV (exploited now) and FIRST EPSS (likely to be exploited).
+
+Every check reads the derived fact ``vulnerable_packages`` (see hygie.facts.vulns), which
+names the feed versions it was matched against. When no feed could be used the fact is
+missing and these checks report ``error``; the feed-age check reports a missing or stale
+feed as a finding of its own, so a scan can never read "all clear" on old knowledge.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from hygie.facts.system import parse_date_utc
+from hygie.feeds.osv import SEVERITIES, severity_rank
+from hygie.feeds.plan import host_plan
+from hygie.model import Evidence
+from hygie.registry import Facts, Param, Verdict, check, errored, failed, not_applicable, passed
+
+FACT = "vulnerable_packages"
+MAX_EVIDENCE = 200
+
+_REFS: dict[str, list[str]] = {
+    "hipaa": ["164.308(a)(1)(ii)(A)", "164.308(a)(1)(ii)(B)", "164.308(a)(5)(ii)(B)"],
+    "nist_800_53r5": ["SI-2", "RA-5"],
+    "nist_csf_2_0": ["ID.RA-01"],
+    "iso27001_2022": ["A.8.8"],
+    "nis2": ["21(2)(e)"],
+    "anssi_hygiene": ["34"],
+    "cis_controls_v8": ["7.5", "7.7"],
+}
+
+
+def _report(facts: Facts) -> dict:
+    return json.loads(facts.text(FACT))
+
+
+def _today(facts: Facts) -> date:
+    return date.fromisoformat(parse_date_utc(facts.text("date_utc"))[0])
+
+
+def _basis(report: dict) -> str:
+    """Which data a verdict rests on, said in every message."""
+    feeds = report["feeds"]
+    parts = [f"OSV {report['ecosystem']} of {feeds['osv']['as_of'][:10]}"]
+    if feeds["kev"]:
+        parts.append(f"KEV {feeds['kev']['version']}")
+    if feeds["epss"]:
+        parts.append(f"EPSS of {feeds['epss']['as_of'][:10]}")
+    return ", ".join(parts)
+
+
+def _capped(items: Iterable[str], limit: int = 5) -> str:
+    items = list(items)
+    text = ", ".join(items[:limit])
+    return text + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+
+
+def _flags(vuln: dict) -> str:
+    notes = []
+    if vuln["kev"]:
+        k = vuln["kev"]
+        notes.append(f"KEV since {k['date_added']}, due {k['due_date']}, ransomware use "
+                     f"{k['known_ransomware_campaign_use']}")  # fmt: skip
+    if vuln["epss"]:
+        notes.append(f"EPSS {vuln['epss']['score']:.3f} (p{vuln['epss']['percentile']:.2f})")
+    notes.append(f"severity {vuln['severity']}")
+    return "; ".join(notes)
+
+
+def _describe(vuln: dict) -> str:
+    fix = f"fixed in {vuln['fixed']}" if vuln["fixed"] else "no fix"
+    if not vuln["fixed"] and vuln["last_affected"]:
+        fix += f" (last affected {vuln['last_affected']})"
+    return f"{vuln['id']} [{', '.join(vuln['advisories'])}] {fix}; {_flags(vuln)}"
+
+
+def _evidence(expected: str, actuals: list[str]) -> tuple[Evidence, ...]:
+    shown = [Evidence(expected, a, FACT) for a in actuals[:MAX_EVIDENCE]]
+    if len(actuals) > MAX_EVIDENCE:
+        shown.append(Evidence(expected, f"+{len(actuals) - MAX_EVIDENCE} more", FACT))
+    return tuple(shown)
+
+
+def _all_vulns(report: dict) -> list[tuple[str, str, dict]]:
+    """(package label, installed version, vulnerability) for packages and running kernel."""
+    rows = [
+        (p["name"], p["installed"], v) for p in report["packages"] for v in p["vulnerabilities"]
+    ]
+    kernel = report["kernel"]
+    rows += [(f"{kernel['package']} (running kernel)", kernel["version"], v)
+             for v in kernel["vulnerabilities"]]  # fmt: skip
+    return rows
+
+
+# -- feed age --------------------------------------------------------------------------
+
+
+@check(
+    title="Vulnerability feeds (OSV, CISA KEV, EPSS) are loaded and current",
+    severity="high",
+    rationale=(
+        "Vulnerability findings are only as recent as the advisories they are matched "
+        "against: with a feed a month old, every flaw published since is invisible and a "
+        "host looks patched when it is not. Missing or stale threat intelligence is a "
+        "finding in itself."
+    ),
+    remediation=(
+        "Refresh the feeds: `hygie feeds update` where the scanner can reach the internet; "
+        "on an air-gapped network download the OSV export of the hosts' ecosystems "
+        "(<ecosystem>/all.zip), the CISA KEV JSON and the FIRST EPSS CSV elsewhere, carry "
+        "them in and run `hygie feeds import FILE...`; check with `hygie feeds status`."
+    ),
+    references=_REFS
+    | {
+        "nist_800_53r5": ["SI-5", "RA-5"],
+        "nist_csf_2_0": ["ID.RA-02"],
+        "cis_controls_v8": ["7.1", "7.5"],
+    },
+    facts=(FACT, "date_utc"),
+    params={"max_age_days": Param(7, "oldest acceptable feed data, in days", minimum=0)},
+)
+def vuln_feed_age(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    limit = params["max_age_days"]
+    today = _today(facts)
+    expected = f"OSV, KEV and EPSS data at most {limit} days old on {today}"
+    fact = facts.get(FACT)
+    if not fact.ok and fact.stderr_text.startswith("FeedMissing:"):
+        reason = fact.stderr_text.removeprefix("FeedMissing:").strip()
+        return failed(f"no usable vulnerability feed: {reason}", Evidence(expected, reason, FACT))
+    report = _report(facts)
+    names = {"osv": f"OSV {report['ecosystem']}", "kev": "CISA KEV", "epss": "FIRST EPSS"}
+    problems, states = [], []
+    for source, name in names.items():
+        feed = report["feeds"][source]
+        if feed is None:
+            problems.append(f"{name} not loaded")
+            states.append(f"{name}: not loaded")
+            continue
+        age = (today - date.fromisoformat(feed["as_of"][:10])).days
+        states.append(f"{name} {feed['version']} as of {feed['as_of'][:10]} ({age} days, "
+                      f"sha256 {feed['sha256'][:12]})")  # fmt: skip
+        if age > limit:
+            problems.append(f"{name} is {age} days old")
+    evidence = Evidence(expected, "; ".join(states), FACT)
+    if problems:
+        return failed(
+            f"{'; '.join(problems)} (limit {limit}): findings may miss recent vulnerabilities",
+            evidence,
+        )
+    return passed(f"feeds current: {'; '.join(states)}", evidence)
+
+
+# -- vulnerable packages with a fix -----------------------------------------------------
+
+
+@check(
+    title="No installed package has a known vulnerability with a fix available",
+    severity="high",
+    rationale=(
+        "A package older than the version that fixes a published advisory is an open, "
+        "documented way in; health-sector breaches routinely start from such flaws. The "
+        "plan lists what to update first: exploited (KEV), then likely (EPSS), then severe."
+    ),
+    remediation=(
+        "Follow the patch plan in the message: `apt-get install --only-upgrade <packages>` "
+        "(Debian/Ubuntu) or `dnf upgrade <packages>` (Rocky/Alma), restart the services "
+        "using them (needrestart / needs-restarting), and re-scan."
+    ),
+    references=_REFS | {"cis_controls_v8": ["7.3", "7.5", "7.7"]},
+    facts=(FACT,),
+)
+def vuln_fixable_packages(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    report = _report(facts)
+    expected = "every installed package at or above the fixed version of each advisory"
+    actuals = []
+    for p in report["packages"]:
+        fixable = [v for v in p["vulnerabilities"] if v["fixed"]]
+        if fixable:
+            actuals.append(
+                f"{p['name']} {p['installed']} (source {p['source']} "
+                f"{p['source_version']}): " + " | ".join(map(_describe, fixable))
+            )
+    plan = [i for i in host_plan(report) if not i.kernel]
+    if not plan:
+        return passed(
+            f"none of {report['packages_checked']} packages has a fixed vulnerability "
+            f"({_basis(report)})",
+            Evidence(expected, "no installed version below a fixed version", FACT),
+        )
+    cves = {c for i in plan for c in i.cves}
+    steps = "; ".join(f"{n}. {i.describe()}" for n, i in enumerate(plan[:5], 1))
+    more = f" (+{len(plan) - 5} more in the evidence)" if len(plan) > 5 else ""
+    return failed(
+        f"{len(actuals)} packages below a fixed version, {len(cves)} CVEs, "
+        f"{sum(i.kev for i in plan)} updates closing actively exploited flaws. Patch first: "
+        f"{steps}{more} ({_basis(report)})",
+        *_evidence(expected, [f"plan {n}: {i.describe()}" for n, i in enumerate(plan, 1)]),
+        *_evidence(expected, actuals),
+    )
+
+
+# -- actively exploited -----------------------------------------------------------------
+
+
+@check(
+    title="No installed package has a vulnerability that is actively exploited (CISA KEV)",
+    severity="critical",
+    rationale=(
+        "A CVE in CISA's Known Exploited Vulnerabilities catalog is being used by attackers "
+        "now; CISA gives agencies weeks to fix it, and flags those used in ransomware "
+        "campaigns, the main threat to hospitals."
+    ),
+    remediation=(
+        "Update these packages before anything else (the KEV due date is the outer limit), "
+        "or apply the vendor mitigation and isolate the host until it is patched; where no "
+        "fix exists yet, apply the mitigation CISA's entry points to."
+    ),
+    references=_REFS
+    | {
+        "nist_800_53r5": ["SI-2", "RA-5", "SI-5"],
+        "nist_csf_2_0": ["ID.RA-01", "ID.RA-02"],
+        "cis_controls_v8": ["7.2", "7.7"],
+    },
+    facts=(FACT,),
+)
+def vuln_known_exploited(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    report = _report(facts)
+    expected = "no installed vulnerable version of a CVE listed in CISA KEV"
+    if report["feeds"]["kev"] is None:
+        return errored(
+            "the CISA KEV catalog is not loaded: exploited vulnerabilities cannot be told "
+            "apart (`hygie feeds import known_exploited_vulnerabilities.json`)",
+            Evidence(expected, "KEV not loaded", FACT),
+        )
+    exploited = [(label, installed, v) for label, installed, v in _all_vulns(report) if v["kev"]]
+    if not exploited:
+        return passed(
+            f"no installed package is affected by a CVE in KEV ({_basis(report)})",
+            Evidence(expected, "none", FACT),
+        )
+    ransomware = {v["id"] for _, _, v in exploited
+                  if v["kev"]["known_ransomware_campaign_use"] == "Known"}  # fmt: skip
+    lines = [f"{label} {installed}: {_describe(v)}" for label, installed, v in exploited]
+    cves = sorted({v["id"] for _, _, v in exploited})
+    return failed(
+        f"{len(cves)} actively exploited CVEs ({len(ransomware)} used by ransomware): "
+        f"{_capped(lines, 3)} ({_basis(report)})",
+        *_evidence(expected, lines),
+    )
+
+
+# -- no fix available -------------------------------------------------------------------
+
+
+@check(
+    title="Vulnerabilities without an available fix are known and none is severe",
+    severity="medium",
+    rationale=(
+        "Not patchable yet is not the same as not patched: a flaw without a fix cannot be "
+        "closed by updating, but a severe or exploited one calls for a mitigation or a "
+        "compensating control and a documented risk decision."
+    ),
+    remediation=(
+        "For each listed vulnerability, apply the distribution's or vendor's mitigation "
+        "(configuration change, disabling the affected feature, network isolation), record "
+        "the risk decision, and watch the advisory for a fix."
+    ),
+    references=_REFS | {"cis_controls_v8": ["7.2"]},
+    facts=(FACT,),
+    params={
+        "min_severity": Param(
+            "high",
+            "fail on unfixed vulnerabilities at or above this severity (and any in KEV)",
+            choices=tuple(SEVERITIES[2:]),
+        ),
+    },
+)
+def vuln_unfixed_packages(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    report = _report(facts)
+    threshold = params["min_severity"]
+    expected = f"no vulnerability without a fix at severity {threshold} or above, none in KEV"
+    unfixed = [(label, installed, v) for label, installed, v in _all_vulns(report)
+               if not v["fixed"]]  # fmt: skip
+    lines = [f"{label} {installed}: {_describe(v)}" for label, installed, v in unfixed]
+    serious = [
+        f"{label} {v['id']} ({v['severity']}{', KEV' if v['kev'] else ''})"
+        for label, _, v in unfixed
+        if v["kev"] or severity_rank(v["severity"]) >= severity_rank(threshold)
+    ]
+    evidence = _evidence(expected, lines) or (Evidence(expected, "none", FACT),)
+    if serious:
+        return failed(
+            f"{len(serious)} vulnerabilities without a fix need a mitigation: "
+            f"{_capped(serious)}; {len({v['id'] for _, _, v in unfixed})} unfixed in all "
+            f"({_basis(report)})",
+            *evidence,
+        )
+    ids = {v["id"] for _, _, v in unfixed}
+    return passed(
+        f"{len(ids)} vulnerabilities without a fix ({len(unfixed)} package findings), none "
+        f"{threshold} or above nor in KEV ({_basis(report)})",
+        *evidence,
+    )
+
+
+# -- running kernel ---------------------------------------------------------------------
+
+
+@check(
+    title="The running kernel has no known vulnerability with a fix available",
+    severity="high",
+    rationale=(
+        "The kernel that runs, not the newest one installed, is what an attacker meets: "
+        "kernel flaws give local privilege escalation (often in KEV), and a kernel update "
+        "only protects after a reboot."
+    ),
+    remediation=(
+        "Install the fixed kernel (`apt-get install linux-image-<flavour>` / `dnf upgrade "
+        "kernel`) and reboot into it in the next maintenance window."
+    ),
+    references=_REFS | {"cis_controls_v8": ["7.3", "7.7"]},
+    facts=(FACT,),
+)
+def vuln_running_kernel(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    report = _report(facts)
+    kernel = report["kernel"]
+    expected = "running kernel at or above the fixed version of each kernel advisory"
+    if not kernel["installed_kernels"]:
+        return not_applicable(
+            f"no distribution kernel package installed (running {kernel['running']}): "
+            "container or custom kernel, not covered by distribution advisories"
+        )
+    if kernel["package"] is None:
+        return errored(
+            f"running kernel {kernel['running']} is not an installed package (installed: "
+            f"{_capped(kernel['installed_kernels'])}): it cannot be matched against advisories",
+            Evidence(expected, f"running {kernel['running']}", FACT),
+        )
+    label = f"{kernel['package']} {kernel['version']} (running {kernel['running']})"
+    fixable = [v for v in kernel["vulnerabilities"] if v["fixed"]]
+    unfixed = len(kernel["vulnerabilities"]) - len(fixable)
+    if not fixable:
+        return passed(
+            f"{label}: no fixed vulnerability ({unfixed} without a fix; {_basis(report)})",
+            Evidence(expected, label, FACT),
+        )
+    kev = [v["id"] for v in fixable if v["kev"]]
+    return failed(
+        f"{label} has {len(fixable)} vulnerabilities fixed in {kernel['fixed']} "
+        f"({len(kev)} in KEV{': ' + _capped(kev) if kev else ''}): install it and reboot "
+        f"({_basis(report)})",
+        *_evidence(expected, [f"{label}: {_describe(v)}" for v in fixable]),
+    )
