@@ -48,8 +48,12 @@ def needed_facts(policy: Policy) -> list[FactSpec]:
     unknown = names - set(specs)
     if unknown:
         raise KeyError(f"checks need undeclared facts: {sorted(unknown)}")
-    for name in [n for n in names if specs[n].derived]:
-        names.update(specs[name].requires)
+    pending = [n for n in names if specs[n].kind != "shell"]
+    while pending:  # what probes and derived facts need, transitively
+        for required in specs[pending.pop()].requires:
+            if required not in names:
+                names.add(required)
+                pending.append(required)
     return [specs[n] for n in sorted(names)]
 
 

@@ -74,3 +74,13 @@ def test_network_only_targets_get_not_applicable_for_host_checks():
 
     results = evaluate_host("modality", {}, load_policy("health-baseline"), network_only=True)
     assert {r.status for r in results} == {Status.NOT_APPLICABLE}
+
+
+def test_needed_facts_follow_requirements_transitively():
+    from hygie.policy import Policy
+
+    base = load_policy("network")
+    only_tls = {k: v for k, v in base.selections.items() if k.startswith("tls_")}
+    policy = Policy("tls-only", "1", "", base.sources, only_tls)
+    names = {s.name for s in needed_facts(policy)}
+    assert {"tls_scan", "nmap_services"} <= names

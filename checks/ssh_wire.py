@@ -1,0 +1,275 @@
+"""SSH judged on the wire: what each SSH port offers to any client (fact ``ssh_wire``).
+
+These checks see every SSH service the scanner reaches, including appliances and devices
+that cannot be logged into, and they judge what the server really negotiates rather than
+its configuration. The version banner is recorded but never judged: distributions
+backport fixes (Terrapin's strict key exchange, for one) without changing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from hygie.facts.ssh_wire import STRICT_KEX_SERVER, SshEndpoint, parse_ssh_wire
+from hygie.model import Evidence
+from hygie.registry import (
+    ANY_FAMILY,
+    Facts,
+    Param,
+    Verdict,
+    check,
+    errored,
+    failed,
+    not_applicable,
+    passed,
+)
+
+FACT = "ssh_wire"
+
+_CRYPTO_REFS: dict[str, list[str]] = {
+    "hipaa": ["164.312(e)(1)"],
+    "gdpr": ["32(1)(a)"],
+    "nist_800_53r5": ["AC-17(2)", "SC-8(1)", "SC-13"],
+    "nist_csf_2_0": ["PR.DS-02"],
+    "iso27001_2022": ["A.8.24", "A.8.20"],
+    "nis2": ["21(2)(h)"],
+    "anssi_hygiene": ["21"],
+    "cis_controls_v8": ["3.10"],
+}
+_REMEDIATION = (
+    "On OpenSSH, list only strong algorithms in /etc/ssh/sshd_config (Ciphers, MACs, "
+    "KexAlgorithms, HostKeyAlgorithms) or pick a stricter crypto policy on RHEL, then "
+    "`sshd -t` and reload; on appliances, apply the vendor's hardening setting or update."
+)
+
+
+def _evidence(expected: str, actual: str) -> Evidence:
+    return Evidence(expected=expected, actual=actual, fact=FACT)
+
+
+def _endpoints(facts: Facts) -> tuple[list[SshEndpoint], Verdict | None]:
+    """Parsed endpoints, or the verdict when they cannot be judged (none, unreadable)."""
+    endpoints = parse_ssh_wire(facts.text(FACT))
+    if not endpoints:
+        return [], not_applicable("no SSH service found on the host")
+    broken = [e for e in endpoints if e.error]
+    if broken:
+        actual = "; ".join(f"{e.label}: {e.error}" for e in broken)
+        return [], errored(
+            f"could not read the SSH handshake: {actual}", _evidence("server KEXINIT", actual)
+        )
+    return endpoints, None
+
+
+@dataclass(frozen=True)
+class AlgorithmRule:
+    """One algorithm family of the KEXINIT and the shell patterns that are weak in it."""
+
+    id: str
+    what: str
+    title: str
+    rationale: str
+    example: str
+    offered: Callable[[SshEndpoint], tuple[str, ...]]
+    weak: tuple[str, ...]
+
+
+def judge_algorithms(rule: AlgorithmRule, facts: Facts, patterns: list[str]) -> Verdict:
+    endpoints, verdict = _endpoints(facts)
+    if verdict:
+        return verdict
+    patterns = [p.lower() for p in patterns]
+    expected = f"no {rule.what} matching {', '.join(patterns)}"
+    weak = {
+        e.label: [a for a in rule.offered(e) if any(fnmatchcase(a.lower(), p) for p in patterns)]
+        for e in endpoints
+    }
+    bad = {port: algs for port, algs in weak.items() if algs}
+    if bad:
+        actual = "; ".join(f"{port}: {', '.join(algs)}" for port, algs in bad.items())
+        return failed(
+            f"weak {rule.what} offered on the wire: {actual}", _evidence(expected, actual)
+        )
+    actual = "; ".join(f"{e.label}: {', '.join(rule.offered(e))}" for e in endpoints)
+    return passed(f"no weak {rule.what} offered", _evidence(expected, actual))
+
+
+def _register(rule: AlgorithmRule) -> None:
+    def run(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+        return judge_algorithms(rule, facts, params["weak"])
+
+    run.__name__ = run.__qualname__ = rule.id
+    run.__doc__ = rule.title
+    check(
+        title=rule.title,
+        severity="medium",
+        rationale=rule.rationale,
+        remediation=f"Example: `{rule.example}`. {_REMEDIATION}",
+        references=_CRYPTO_REFS,
+        facts=(FACT,),
+        families=(ANY_FAMILY,),
+        params={"weak": Param(list(rule.weak), f"shell patterns of forbidden {rule.what}")},
+    )(run)
+    globals()[rule.id] = run
+
+
+ALGORITHMS = (
+    AlgorithmRule(
+        id="net_ssh_weak_kex",
+        what="key exchange algorithms",
+        title="SSH services offer no weak key exchange (on the wire)",
+        rationale=(
+            "SHA-1 and 1024-bit Diffie-Hellman key exchanges (group1, group14-sha1, "
+            "group-exchange-sha1) are within reach of well-funded attackers (Logjam)."
+        ),
+        example="KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256",
+        offered=lambda e: e.kex,
+        weak=(
+            "diffie-hellman-group1-sha1",
+            "diffie-hellman-group14-sha1",
+            "diffie-hellman-group-exchange-sha1",
+            "rsa1024-sha1",
+            "gss-*sha1-*",
+        ),
+    ),
+    AlgorithmRule(
+        id="net_ssh_weak_ciphers",
+        what="ciphers",
+        title="SSH services offer no weak ciphers (on the wire)",
+        rationale=(
+            "CBC-mode, 3DES, RC4 (arcfour), Blowfish and CAST ciphers have practical "
+            "attacks (plaintext recovery, Sweet32, Terrapin on CBC-EtM)."
+        ),
+        example="Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes256-ctr",
+        offered=lambda e: e.ciphers,
+        weak=("*-cbc", "*-cbc@*", "3des*", "des*", "arcfour*", "blowfish*", "cast128*", "none"),
+    ),
+    AlgorithmRule(
+        id="net_ssh_weak_macs",
+        what="MACs",
+        title="SSH services offer no weak MACs (on the wire)",
+        rationale=(
+            "MD5 and SHA-1 based MACs, RIPEMD-160 and 64-bit tags (umac-64) are below the "
+            "integrity strength ANSSI, BSI and ssh-audit recommend."
+        ),
+        example="MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com",
+        offered=lambda e: e.macs,
+        weak=("hmac-md5*", "hmac-sha1*", "hmac-ripemd160*", "umac-64*", "none"),
+    ),
+    AlgorithmRule(
+        id="net_ssh_weak_host_key_algorithms",
+        what="host key algorithms",
+        title="SSH services offer no weak host key signature algorithms (on the wire)",
+        rationale=(
+            "ssh-rsa signs with SHA-1 (chosen-prefix collisions are practical) and ssh-dss "
+            "is 1024-bit DSA: both weaken the host authentication that stops a "
+            "man-in-the-middle."
+        ),
+        example="HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256",
+        offered=lambda e: e.host_keys,
+        weak=(
+            "ssh-dss*",
+            "ssh-rsa",
+            "ssh-rsa-cert-v01@openssh.com",
+            "x509v3-ssh-dss",
+            "x509v3-sign-rsa",
+            "x509v3-sign-dss",
+        ),
+    ),
+)
+
+for _rule in ALGORITHMS:
+    _register(_rule)
+
+
+@check(
+    title="SSH services are not exposed to the Terrapin attack",
+    severity="medium",
+    rationale=(
+        "Terrapin (CVE-2023-48795) lets a man-in-the-middle delete messages at the start "
+        "of the encrypted channel (e.g. disable keystroke-timing protection or downgrade "
+        "extension negotiation) when chacha20-poly1305 or an encrypt-then-MAC mode is "
+        "negotiated, unless both sides use the 'strict key exchange' countermeasure."
+    ),
+    remediation=(
+        "Update the SSH server to a release with strict key exchange (OpenSSH 9.6, or the "
+        "distribution's backport: Debian 12 1:9.2p1-2+deb12u2); where that is not "
+        "possible, remove chacha20-poly1305@openssh.com and the *-etm@openssh.com MACs."
+    ),
+    references={**_CRYPTO_REFS, "nist_800_53r5": ["SC-8(1)", "SC-13", "SI-2"]},
+    facts=(FACT,),
+    families=(ANY_FAMILY,),
+)
+def net_ssh_terrapin(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    endpoints, verdict = _endpoints(facts)
+    if verdict:
+        return verdict
+    expected = f"{STRICT_KEX_SERVER} offered, or neither chacha20-poly1305 nor *-etm MACs"
+    exposed, safe = [], []
+    for e in endpoints:
+        modes = [c for c in e.ciphers if c.startswith("chacha20-poly1305")]
+        modes += [m for m in e.macs if m.endswith("-etm@openssh.com")]
+        state = f"{e.label}: strict kex {'offered' if e.strict_kex else 'absent'}"
+        state += f", {', '.join(modes) or 'no chacha20/EtM'}"
+        (exposed if modes and not e.strict_kex else safe).append(state)
+    if exposed:
+        actual = "; ".join(exposed)
+        return failed(f"Terrapin-exposed: {actual}", _evidence(expected, actual))
+    return passed("no SSH service is exposed to Terrapin", _evidence(expected, "; ".join(safe)))
+
+
+@check(
+    title="SSH services do not offer password authentication (on the wire)",
+    severity="medium",
+    rationale=(
+        "A server that offers 'password' (or 'keyboard-interactive', which asks for the "
+        "same password through PAM) can be password-sprayed from anywhere that reaches "
+        "it; 'none' accepted means no authentication at all."
+    ),
+    remediation=(
+        "OpenSSH: `PasswordAuthentication no` and `KbdInteractiveAuthentication no` (or "
+        "`AuthenticationMethods publickey` / `publickey,password`), then reload; devices: "
+        "switch to key authentication in the management settings."
+    ),
+    references={
+        "hipaa": ["164.312(d)"],
+        "nist_800_53r5": ["AC-17", "IA-2", "IA-2(1)", "IA-5"],
+        "nist_csf_2_0": ["PR.AA-03"],
+        "iso27001_2022": ["A.8.5"],
+        "nis2": ["21(2)(j)"],
+        "anssi_hygiene": ["13"],
+    },
+    facts=(FACT,),
+    families=(ANY_FAMILY,),
+    params={
+        "flag_keyboard_interactive": Param(
+            True, "treat keyboard-interactive as password authentication"
+        )
+    },
+)
+def net_ssh_password_auth(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    endpoints, verdict = _endpoints(facts)
+    if verdict:
+        return verdict
+    unread = [e for e in endpoints if e.auth_methods is None]
+    if unread:
+        actual = "; ".join(f"{e.label}: {e.auth_error}" for e in unread)
+        return errored(f"auth methods not read: {actual}", _evidence("auth methods", actual))
+    bad = {"password", "none"} | (
+        {"keyboard-interactive"} if params["flag_keyboard_interactive"] else set()
+    )
+    expected = f"none of {', '.join(sorted(bad))} offered for the first step"
+    offered = {e.label: e.auth_methods or () for e in endpoints}
+    hits = {port: [m for m in methods if m in bad] for port, methods in offered.items()}
+    hits = {port: methods for port, methods in hits.items() if methods}
+    actual = "; ".join(f"{port}: {', '.join(m)}" for port, m in offered.items())
+    if hits:
+        return failed(
+            "password-style authentication offered: "
+            + "; ".join(f"{port}: {', '.join(m)}" for port, m in hits.items()),
+            _evidence(expected, actual),
+        )
+    return passed(f"only key-based methods offered ({actual})", _evidence(expected, actual))
