@@ -1,0 +1,279 @@
+"""The report model: everything a renderer shows, decided once, before any rendering.
+
+Renderers (HTML, Markdown, JSON, CSV, OSCAL, JUnit, SARIF) only read these frozen objects;
+none of them decides a state, a score or whether a waiver applies, so two formats of the
+same report can never disagree. Strings that came from a target (fact contents, messages
+quoting them) are made printable here; each renderer still escapes for its own syntax.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from hygie.frameworks import Catalog
+from hygie.model import Fact, Scan
+from hygie.registry import CheckMeta
+from hygie.reports.attest import Attestation, Waiver
+
+FORMAT_VERSION = "2.0"
+
+# C0 controls except tab and newline, DEL, C1 controls, and the Unicode bidirectional
+# overrides that can make a hostile banner read differently from what it contains.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every control or bidi character shown as an escape (``\\x1b``)."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy; faster than dataclasses.asdict on half a million findings."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class FactExcerpt:
+    """The raw evidence, truncated for display; the hash always covers the whole fact."""
+
+    name: str
+    sha256: str
+    size: int
+    exit_status: int | None
+    excerpt: str
+    truncated: bool
+
+    @classmethod
+    def of(cls, fact: Fact, limit: int) -> FactExcerpt:
+        head = fact.stdout[:limit].decode("utf-8", errors="replace")
+        return cls(
+            name=fact.name,
+            sha256=fact.sha256,
+            size=len(fact.stdout),
+            exit_status=fact.exit_status,
+            excerpt=printable(head),
+            truncated=len(fact.stdout) > limit,
+        )
+
+
+@dataclass(frozen=True)
+class WaiverRef:
+    id: str
+    justification: str
+    approved_by: str
+    expires: str
+    compensating: str
+    check_id: str = ""
+    requested_by: str = ""
+    selector: str = ""  # the host selector as written, e.g. "hosts: db* tags: legacy"
+
+    @classmethod
+    def of(cls, waiver: Waiver) -> WaiverRef:
+        return cls(
+            id=waiver.id,
+            justification=waiver.justification,
+            approved_by=waiver.approved_by,
+            expires=waiver.expires.isoformat(),
+            compensating=waiver.compensating,
+            check_id=waiver.check_id,
+            requested_by=waiver.requested_by,
+            selector=waiver.selector,
+        )
+
+
+@dataclass(frozen=True)
+class AttestationRef:
+    id: str
+    statement: str
+    owner: str
+    date: str
+    valid_until: str
+    evidence_file: str | None
+    evidence_sha256: str | None
+    controls: tuple[str, ...] = ()  # "framework:control" it covers
+
+    @classmethod
+    def of(cls, att: Attestation) -> AttestationRef:
+        return cls(
+            id=att.id,
+            statement=att.statement,
+            owner=att.owner,
+            date=att.date.isoformat(),
+            valid_until=att.valid_until.isoformat(),
+            evidence_file=att.evidence_file,
+            evidence_sha256=att.evidence_sha256,
+            controls=tuple(f"{fw}:{cid}" for fw, ids in att.controls.items() for cid in ids),
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check result on one host. ``waived`` is a fail covered by a valid waiver: it is
+    shown apart and never counted as a pass."""
+
+    host: str
+    check_id: str
+    title: str
+    status: str  # pass | fail | error | not_applicable | waived
+    severity: str
+    message: str
+    evidence: tuple[dict, ...]  # {"expected", "actual", "fact"}
+    facts: tuple[FactExcerpt, ...]
+    rationale: str
+    remediation: str
+    references: dict[str, tuple[str, ...]]
+    waiver: WaiverRef | None
+
+
+@dataclass(frozen=True)
+class ControlStatus:
+    framework: str
+    control_id: str
+    title: str
+    kind: str
+    state: str  # satisfied | gap | partial | needs_evidence | attested | waived | not_applicable
+    checks: tuple[str, ...]  # checks mapped to it or to a control under it
+    failing: tuple[tuple[str, str], ...]  # (host, check_id) failures not waived
+    unassessed: tuple[tuple[str, str], ...]  # (host, check_id) errors
+    attestation: AttestationRef | None
+    automatable: bool = True
+    parent: str | None = None
+    waived: tuple[tuple[str, str], ...] = ()  # (host, check_id) failures under a waiver
+    not_run: tuple[str, ...] = ()  # mapped checks the scan's policy did not select
+
+
+@dataclass(frozen=True)
+class FrameworkSummary:
+    id: str
+    title: str
+    version: str
+    source: str
+    counts: dict[str, int]  # per state, every state present
+    score: float  # 0..100: (satisfied + attested) / controls that are not not_applicable
+    controls: tuple[ControlStatus, ...]
+
+
+@dataclass(frozen=True)
+class HostSummary:
+    name: str
+    address: str
+    family: str
+    error: str | None
+    counts: dict[str, int]  # per finding status, every status present
+    findings: tuple[Finding, ...]  # most severe failures first
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    scan_id: str
+    started: float
+    finished: float
+    tool_version: str
+    policy: dict  # name, version, digest
+    evidence_digest: str
+    lang: str
+    generated_at: str  # ISO 8601 UTC
+    frameworks: tuple[FrameworkSummary, ...]
+    hosts: tuple[HostSummary, ...]
+    severity_counts: dict[str, int]  # failures (not waived) by severity, fleet-wide
+    expired_waivers: tuple[WaiverRef, ...]
+    patch_plan: dict | None
+    expired_attestations: tuple[AttestationRef, ...] = ()
+    facts_from: str | None = None  # the scan whose facts were judged, for a re-evaluation
+
+    def to_dict(self) -> dict:
+        """JSON-ready form. What repeats across findings is written once: each check's
+        title, rationale, remediation and references under ``checks``, each fact excerpt
+        under ``facts`` keyed by its sha256; a finding points to them (at 5,000 hosts x 100
+        checks this is the difference between ~2 GB and ~100 MB)."""
+        checks: dict[str, dict] = {}
+        facts: dict[str, dict] = {}
+        hosts = []
+        for host in self.hosts:
+            findings = []
+            for f in host.findings:
+                checks.setdefault(f.check_id, {
+                    "title": f.title, "rationale": f.rationale, "remediation": f.remediation,
+                    "references": {k: list(v) for k, v in f.references.items()},
+                })  # fmt: skip
+                for excerpt in f.facts:
+                    facts.setdefault(excerpt.sha256, _plain(excerpt))
+                findings.append({
+                    "check_id": f.check_id, "status": f.status, "severity": f.severity,
+                    "message": f.message, "evidence": list(f.evidence),
+                    "facts": [x.sha256 for x in f.facts],
+                    "waiver": _plain(f.waiver),
+                })  # fmt: skip
+            hosts.append(_plain(dataclasses.replace(host, findings=())) | {"findings": findings})
+        body = _plain(dataclasses.replace(self, hosts=()))
+        return (
+            {"format": "hygie-report", "format_version": FORMAT_VERSION}
+            | body
+            | {"hosts": hosts, "checks": checks, "facts": facts}
+        )
+
+
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """A 5,000-host report is half a million small acyclic objects; the cyclic collector
+    would rescan them over and over while they are built (half the build time, measured)
+    and can free none of them. Reference counting still frees everything as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def build_report(
+    scan: Scan,
+    *,
+    frameworks: Sequence[str] | None = None,
+    attestations: Sequence[Attestation] = (),
+    waivers: Sequence[Waiver] = (),
+    today: date,
+    lang: str = "en",
+    excerpt_bytes: int = 2000,
+    catalogs: Mapping[str, Catalog] | None = None,
+    checks: Mapping[str, CheckMeta] | None = None,
+    generated_at: datetime | None = None,
+) -> Report:
+    """Decide everything a report shows. ``frameworks`` limits the catalogs (all by
+    default; an unknown id raises ValueError); ``catalogs`` and ``checks`` default to the
+    built-in catalogs and the check registry."""
+    from hygie.reports import gaps  # gaps builds the objects above: imported late
+
+    with _without_cyclic_gc():
+        return gaps.assemble(
+            scan,
+            frameworks=frameworks,
+            attestations=attestations,
+            waivers=waivers,
+            today=today,
+            lang=lang,
+            excerpt_bytes=excerpt_bytes,
+            catalogs=catalogs,
+            checks=checks,
+            generated_at=(generated_at or datetime.now(UTC)).astimezone(UTC),
+        )
