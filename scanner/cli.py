@@ -19,16 +19,21 @@ import click
 from hygie import __version__
 from hygie.console import make_console, progress, summary
 from hygie.diff import diff_scans
+from hygie.discover import DiscoveryError, discover, inventory_yaml
+from hygie.discover import targets as discovered_targets
 from hygie.engine import DEFAULT_WORKERS, EngineOptions, rejudge, run_scan
+from hygie.feeds.cli import feeds
 from hygie.inventory import Inventory, Target, load_inventory, parse_target
 from hygie.output import exit_code, write_json
 from hygie.policy import DEFAULT_POLICY, Policy, builtin_policies, load_policy
 from hygie.registry import all_checks
+from hygie.reports.cli import FORMATS, frameworks, report, write_scan_report
 from hygie.store import Store, StoreError, default_path
 from hygie.transports.ssh import SshOptions
 from hygie.yamlfile import DataFileError
 
 EXIT_BAD_INPUT = 3
+NETWORK_POLICY = "network"  # policies/network.yaml
 
 db_option = click.option(
     "--db",
@@ -52,6 +57,12 @@ class BadInput(click.ClickException):
 
 def _store(db: Path | None) -> Store:
     return Store(db or Path(os.environ.get("HYGIE_DB") or default_path()))
+
+
+def _use_db(db: Path | None) -> None:
+    """Make ``--db`` the store that derived facts read too (the advisory feeds live there)."""
+    if db is not None:
+        os.environ["HYGIE_DB"] = str(db)
 
 
 def _policy(ref: str) -> Policy:
@@ -108,19 +119,37 @@ def cli() -> None:
     help="Hosts audited at once.",
 )
 @click.option("--timeout", type=click.FloatRange(1), help="Per-host time limit in seconds.")
+@click.option(
+    "--network", "networks", multiple=True, metavar="CIDR",
+    help="Also audit, from the network only, the live hosts of this range (repeatable); "
+    "the default policy is then `network`.",
+)  # fmt: skip
 @db_option
 @click.option("--no-store", is_flag=True, help="Do not record the scan in the store.")
 @output_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")
+@click.option("--report", "report_format", type=click.Choice(FORMATS),
+              help="Also render a gap report in this format (see `hygie report`).")
+@click.option("--report-output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the --report (default: standard output).")
 def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
          ask_become_pass, known_hosts, trust_on_first_use, ssh_config, workers, timeout,
-         db, no_store, output, quiet) -> None:  # fmt: skip
+         networks, db, no_store, output, quiet, report_format,
+         report_output) -> None:  # fmt: skip
     """Audit hosts. TARGETS are `local`, `host`, `user@host` or `user@host:port`.
 
-    With neither TARGETS nor --inventory, audits the local machine with the default policy.
+    With neither TARGETS nor --inventory nor --network, audits the local machine with the
+    default policy.
     """
+    source = click.get_current_context().get_parameter_source("policy")
+    if networks and source == click.core.ParameterSource.DEFAULT:
+        policy = NETWORK_POLICY
+    _use_db(db)
     pol = _policy(policy)
-    chosen = _targets(targets, inventory, limit, tags, user, keys, become, timeout)
+    chosen = []
+    if targets or inventory or not networks:
+        chosen = _targets(targets, inventory, limit, tags, user, keys, become, timeout)
+    chosen += _network_targets(networks, chosen, timeout)
     ssh = SshOptions(
         known_hosts=known_hosts,
         trust_on_first_use=trust_on_first_use,
@@ -138,7 +167,7 @@ def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
     else:
         with progress(console, len(chosen)) as on_host:
             result = run_scan(chosen, pol, options, on_host)
-    _finish(result, db, no_store, output, quiet, console)
+    _finish(result, db, no_store, output, quiet, console, (report_format, report_output))
 
 
 def _targets(targets, inventory, limit, tags, user, keys, become, timeout) -> list[Target]:
@@ -163,11 +192,30 @@ def _targets(targets, inventory, limit, tags, user, keys, become, timeout) -> li
     return [replace(t, **overrides) for t in chosen]
 
 
-def _finish(result, db, no_store, output, quiet, console) -> None:
+def _network_targets(networks, known: list[Target], timeout) -> list[Target]:
+    """Live hosts of the ranges that are not already targets (same address)."""
+    seen = {t.address or t.name for t in known}
+    found = []
+    for cidr in networks:
+        try:
+            sweep = discover(cidr)
+        except (DiscoveryError, FileNotFoundError) as exc:
+            raise BadInput(str(exc)) from None
+        for target in discovered_targets(sweep):
+            if target.address not in seen:
+                seen.add(target.address)
+                found.append(replace(target, timeout=timeout) if timeout else target)
+    if networks and not found and not known:
+        raise BadInput(f"no live host found in {', '.join(networks)}")
+    return found
+
+
+def _finish(result, db, no_store, output, quiet, console, report=(None, None)) -> None:
     if not no_store:
         store = _store(db)
         store.save(result)
         store.close()
+    write_scan_report(result, *report)
     if output:
         write_json(result, output)
     if not quiet:
@@ -175,6 +223,29 @@ def _finish(result, db, no_store, output, quiet, console) -> None:
         if not no_store:
             console.print(f"stored as {result.id} in {db or default_path()}", markup=False)
     sys.exit(exit_code(result))
+
+
+@cli.command("discover")
+@click.argument("networks", nargs=-1, required=True, metavar="CIDR...")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the inventory to this file instead of standard output.",
+)  # fmt: skip
+@click.option("--timeout", type=click.FloatRange(1), default=120.0, show_default=True,
+              help="Time limit of each sweep, in seconds.")  # fmt: skip
+def discover_command(networks, output, timeout) -> None:
+    """Find the live hosts of CIDR ranges (nmap ping sweep) and print an inventory of
+    network-only targets (`transport: none`) for `hygie scan -i`."""
+    try:
+        found = [discover(cidr, timeout) for cidr in networks]
+    except (DiscoveryError, FileNotFoundError) as exc:
+        raise BadInput(str(exc)) from None
+    text = inventory_yaml(found)
+    if output:
+        output.write_text(text)
+        click.echo(f"{sum(len(d.addresses) for d in found)} live host(s) written to {output}")
+    else:
+        click.echo(text, nl=False)
 
 
 @cli.command()
@@ -186,6 +257,7 @@ def _finish(result, db, no_store, output, quiet, console) -> None:
 @click.option("-q", "--quiet", is_flag=True)
 def evaluate(scan_ref, policy, db, no_store, output, quiet) -> None:
     """Re-judge a stored scan's facts with a policy, offline (no host is contacted)."""
+    _use_db(db)
     pol = _policy(policy)
     store = _store(db)
     try:
@@ -336,6 +408,13 @@ def policies_validate(files) -> None:
             bad += 1
             click.echo(str(exc), err=True)
     sys.exit(EXIT_BAD_INPUT if bad else 0)
+
+
+cli.add_command(report)
+cli.add_command(frameworks)
+
+
+cli.add_command(feeds)
 
 
 def main() -> None:

@@ -10,11 +10,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Debian packages: the lab's hosts (sshd, sudo, PAM, and the daemons the hardened host runs:
-# chrony, rsyslog, nftables) and the scanner's tools. Services are not started on install
+# chrony, rsyslog, nftables), the network lab's real services (telnetd, vsftpd, redis,
+# snmpd, nginx), the scanner's tools (nmap) and the browser the HTML report is tested in. Services are not started on install
 # (policy-rc.d): the tests start their own, inside namespaces.
 APT_PACKAGES=(
   openssh-server openssh-client sudo iproute2 util-linux procps openssl python3-venv
   libpam-pwquality libpam-modules chrony rsyslog nftables nmap
+  inetutils-telnetd inetutils-inetd vsftpd redis-server snmpd nginx-light chromium
 )
 export DEBIAN_FRONTEND=noninteractive
 if ! dpkg -s "${APT_PACKAGES[@]}" >/dev/null 2>&1; then
@@ -38,7 +40,7 @@ fi
 
 .venv/bin/ruff check .
 set +e
-HYGIE_REQUIRE_LAB=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+HYGIE_REQUIRE_LAB=1 HYGIE_REQUIRE_BROWSER=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
