@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
+from hygie.checks._ssh_crypto import CRYPTO_REFS, WEAK_CIPHERS, WEAK_KEX, WEAK_MACS
 from hygie.facts.ssh import (
     SshdConfig,
     parse_file_modes,
@@ -31,16 +32,6 @@ _AUTH_REFS: dict[str, list[str]] = {
     "nist_csf_2_0": ["PR.AA-03"],
     "iso27001_2022": ["A.8.5"],
     "nis2": ["21(2)(i)"],
-}
-_CRYPTO_REFS: dict[str, list[str]] = {
-    "gdpr": ["32(1)(a)"],
-    "hipaa": ["164.312(e)(1)", "164.312(e)(2)(ii)"],
-    "nist_800_53r5": ["AC-17(2)", "SC-8(1)", "SC-13"],
-    "nist_csf_2_0": ["PR.DS-02"],
-    "iso27001_2022": ["A.8.24", "A.8.20"],
-    "nis2": ["21(2)(h)"],
-    "anssi_hygiene": ["21"],
-    "cis_controls_v8": ["3.10"],
 }
 _CONFIG_REFS: dict[str, list[str]] = {
     "gdpr": ["32(1)(b)"],
@@ -612,11 +603,11 @@ _CRYPTO_REMEDIATION = (
         "Example: `Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,"
         "aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr`. " + _CRYPTO_REMEDIATION
     ),
-    references=_refs(_CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.6"]),
+    references=_refs(CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.6"]),
     facts=(FACT,),
     params={
         "weak": Param(
-            ["*-cbc", "*-cbc@*", "3des*", "des*", "arcfour*", "blowfish*", "cast128*", "none"],
+            list(WEAK_CIPHERS),
             "shell patterns of forbidden ciphers",
         )
     },
@@ -636,11 +627,11 @@ def ssh_weak_ciphers(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "Example: `MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,"
         "umac-128-etm@openssh.com`. " + _CRYPTO_REMEDIATION
     ),
-    references=_refs(_CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.15"]),
+    references=_refs(CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.15"]),
     facts=(FACT,),
     params={
         "weak": Param(
-            ["hmac-md5*", "hmac-sha1*", "hmac-ripemd160*", "umac-64*", "none"],
+            list(WEAK_MACS),
             "shell patterns of forbidden MACs",
         )
     },
@@ -663,17 +654,11 @@ def ssh_weak_macs(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256`. "
         + _CRYPTO_REMEDIATION
     ),
-    references=_refs(_CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.12"]),
+    references=_refs(CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.12"]),
     facts=(FACT,),
     params={
         "weak": Param(
-            [
-                "diffie-hellman-group1-sha1",
-                "diffie-hellman-group14-sha1",
-                "diffie-hellman-group-exchange-sha1",
-                "rsa1024-sha1",
-                "gss-*sha1-*",
-            ],
+            list(WEAK_KEX),
             "shell patterns of forbidden key exchange algorithms",
         )
     },
@@ -701,7 +686,7 @@ def ssh_weak_kex(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         f"{RELOAD}; publish the new fingerprint to users."
     ),
     references=_refs(
-        _CRYPTO_REFS,
+        CRYPTO_REFS,
         nist_800_53r5=["SC-12", "SC-13", "IA-3"],
     ),
     facts=(FACT, "ssh_host_keys"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from hygie.checks._ssh_crypto import CRYPTO_REFS, WEAK_CIPHERS, WEAK_KEX, WEAK_MACS
 from hygie.facts.ssh_wire import STRICT_KEX_SERVER, SshEndpoint, parse_ssh_wire
 from hygie.model import Evidence
 from hygie.registry import (
@@ -29,16 +30,6 @@ from hygie.registry import (
 
 FACT = "ssh_wire"
 
-_CRYPTO_REFS: dict[str, list[str]] = {
-    "hipaa": ["164.312(e)(1)"],
-    "gdpr": ["32(1)(a)"],
-    "nist_800_53r5": ["AC-17(2)", "SC-8(1)", "SC-13"],
-    "nist_csf_2_0": ["PR.DS-02"],
-    "iso27001_2022": ["A.8.24", "A.8.20"],
-    "nis2": ["21(2)(h)"],
-    "anssi_hygiene": ["21"],
-    "cis_controls_v8": ["3.10"],
-}
 _REMEDIATION = (
     "On OpenSSH, list only strong algorithms in /etc/ssh/sshd_config (Ciphers, MACs, "
     "KexAlgorithms, HostKeyAlgorithms) or pick a stricter crypto policy on RHEL, then "
@@ -108,7 +99,7 @@ def _register(rule: AlgorithmRule) -> None:
         severity="medium",
         rationale=rule.rationale,
         remediation=f"Example: `{rule.example}`. {_REMEDIATION}",
-        references=_CRYPTO_REFS,
+        references=CRYPTO_REFS,
         facts=(FACT,),
         families=(ANY_FAMILY,),
         params={"weak": Param(list(rule.weak), f"shell patterns of forbidden {rule.what}")},
@@ -127,13 +118,7 @@ ALGORITHMS = (
         ),
         example="KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256",
         offered=lambda e: e.kex,
-        weak=(
-            "diffie-hellman-group1-sha1",
-            "diffie-hellman-group14-sha1",
-            "diffie-hellman-group-exchange-sha1",
-            "rsa1024-sha1",
-            "gss-*sha1-*",
-        ),
+        weak=WEAK_KEX,
     ),
     AlgorithmRule(
         id="net_ssh_weak_ciphers",
@@ -145,7 +130,7 @@ ALGORITHMS = (
         ),
         example="Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes256-ctr",
         offered=lambda e: e.ciphers,
-        weak=("*-cbc", "*-cbc@*", "3des*", "des*", "arcfour*", "blowfish*", "cast128*", "none"),
+        weak=WEAK_CIPHERS,
     ),
     AlgorithmRule(
         id="net_ssh_weak_macs",
@@ -157,7 +142,7 @@ ALGORITHMS = (
         ),
         example="MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com",
         offered=lambda e: e.macs,
-        weak=("hmac-md5*", "hmac-sha1*", "hmac-ripemd160*", "umac-64*", "none"),
+        weak=WEAK_MACS,
     ),
     AlgorithmRule(
         id="net_ssh_weak_host_key_algorithms",
@@ -199,7 +184,7 @@ for _rule in ALGORITHMS:
         "distribution's backport: Debian 12 1:9.2p1-2+deb12u2); where that is not "
         "possible, remove chacha20-poly1305@openssh.com and the *-etm@openssh.com MACs."
     ),
-    references={**_CRYPTO_REFS, "nist_800_53r5": ["SC-8(1)", "SC-13", "SI-2"]},
+    references={**CRYPTO_REFS, "nist_800_53r5": ["SC-8(1)", "SC-13", "SI-2"]},
     facts=(FACT,),
     families=(ANY_FAMILY,),
 )

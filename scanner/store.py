@@ -80,6 +80,29 @@ class StoreError(Exception):
     pass
 
 
+def open_database(path: Path, schema: str) -> sqlite3.Connection:
+    """Open (creating it if needed) the SQLite file with ``schema`` applied, readable by
+    its owner only: evidence and findings describe weaknesses."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA foreign_keys = ON")
+    db.executescript(schema)
+    db.commit()
+    os.chmod(path, 0o600)
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Commit on success, roll back on any error: a scan is stored whole or not at all."""
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+
+
 def default_path() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
     return Path(base) / "hygie" / "hygie.db"
@@ -107,33 +130,20 @@ class ScanSummary:
 class Store:
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path)
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
-        self._db.commit()
-        os.chmod(path, 0o600)  # evidence can describe weaknesses: keep it to its owner
+        self._db = open_database(path, _SCHEMA)
+        with transaction(self._db) as db:
+            db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
 
     def close(self) -> None:
         self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._db
-            self._db.commit()
-        except BaseException:
-            self._db.rollback()
-            raise
 
     def save(self, scan: Scan) -> None:
         """A re-evaluation stores only the facts it derived itself; its collected facts
         stay those of the scan it judged (``facts_from``)."""
         derived = {s.name for s in all_facts().values() if s.derived}
-        with self._tx() as db:
+        with transaction(self._db) as db:
             db.execute(
                 "INSERT INTO scans VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (

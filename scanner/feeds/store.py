@@ -12,15 +12,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hygie.feeds.epss import read_epss
 from hygie.feeds.kev import is_kev, parse_kev, read_kev
 from hygie.feeds.osv import Advisory, FeedFormatError, file_digest, parse_advisory, read_records
-from hygie.store import default_path
+from hygie.store import default_path, open_database, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_imports (
@@ -118,23 +117,10 @@ class FeedStore:
                 raise FeedMissing(f"no feed database at {path}: run `hygie feeds import`")
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path)
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
-        os.chmod(path, 0o600)
+        self._db = open_database(path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._db
-            self._db.commit()
-        except BaseException:
-            self._db.rollback()
-            raise
 
     # -- imports ----------------------------------------------------------------------
 
@@ -169,7 +155,7 @@ class FeedStore:
         return self._save_kev(path, read_kev(path))
 
     def _save_kev(self, path: Path, catalog) -> FeedImport:
-        with self._tx() as db:
+        with transaction(self._db) as db:
             db.execute("DELETE FROM feed_kev")
             db.executemany(
                 "INSERT OR REPLACE INTO feed_kev VALUES (?,?,?,?,?,?,?)",
@@ -182,7 +168,7 @@ class FeedStore:
 
     def import_epss(self, path: Path) -> FeedImport:
         scores = read_epss(path)
-        with self._tx() as db:
+        with transaction(self._db) as db:
             db.execute("DELETE FROM feed_epss")
             db.executemany("INSERT OR REPLACE INTO feed_epss VALUES (?,?,?)", scores.scores)
             return self._record_import(
@@ -204,7 +190,7 @@ class FeedStore:
         for adv in advisories:
             for r in adv.ranges:
                 newest[r.ecosystem] = max(newest.get(r.ecosystem, ""), adv.modified)
-        with self._tx() as db:
+        with transaction(self._db) as db:
             summary = self._record_import(
                 db, "osv", path, ",".join(sorted(newest)) or "-",
                 max(newest.values(), default=""), len(advisories), skipped,

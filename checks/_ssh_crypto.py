@@ -1,0 +1,26 @@
+"""What counts as weak SSH cryptography: one list, read by the checks of the effective
+configuration (``sshd -T``) and of what a server offers on the wire, so the two can never
+disagree. Shell patterns; policies can override them through each check's ``weak`` param.
+Sources: ssh-audit's policy, CIS Debian/Ubuntu 5.1.x, ANSSI's OpenSSH recommendations."""
+
+WEAK_CIPHERS = ("*-cbc", "*-cbc@*", "3des*", "des*", "arcfour*", "blowfish*", "cast128*", "none")
+WEAK_MACS = ("hmac-md5*", "hmac-sha1*", "hmac-ripemd160*", "umac-64*", "none")
+WEAK_KEX = (
+    "diffie-hellman-group1-sha1",
+    "diffie-hellman-group14-sha1",
+    "diffie-hellman-group-exchange-sha1",
+    "rsa1024-sha1",
+    "gss-*sha1-*",
+)
+
+#: Control references shared by every check on SSH channel cryptography.
+CRYPTO_REFS: dict[str, list[str]] = {
+    "gdpr": ["32(1)(a)"],
+    "hipaa": ["164.312(e)(1)", "164.312(e)(2)(ii)"],
+    "nist_800_53r5": ["AC-17(2)", "SC-8(1)", "SC-13"],
+    "nist_csf_2_0": ["PR.DS-02"],
+    "iso27001_2022": ["A.8.24", "A.8.20"],
+    "nis2": ["21(2)(h)"],
+    "anssi_hygiene": ["21"],
+    "cis_controls_v8": ["3.10"],
+}
