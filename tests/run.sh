@@ -40,7 +40,7 @@ fi
 
 .venv/bin/ruff check .
 set +e
-HYGIE_REQUIRE_LAB=1 HYGIE_REQUIRE_BROWSER=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+HYGIE_REQUIRE_LAB=1 HYGIE_REQUIRE_BROWSER=1 .venv/bin/python -m pytest -q -rs -p no:cacheprovider "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -36,8 +36,25 @@ def edit(text: str, values: dict[str, str], sep: str = " ") -> str:
     return text
 
 
+#: Server packages the test machine may carry for other labs (the network lab's telnetd
+#: and FTP servers): left out of every fleet host's package database, so that only the
+#: weaknesses planted here are found.
+FOREIGN_SERVERS = {
+    "inetutils-telnetd", "inetutils-inetd", "telnetd", "vsftpd", "snmpd",
+    "redis-server", "redis-tools", "nginx-light", "nginx", "nginx-common",
+}  # fmt: skip
+
+
 def dpkg_status_with(*stanzas: str) -> str:
-    return real_file("/var/lib/dpkg/status").rstrip("\n") + "\n\n" + "\n\n".join(stanzas) + "\n"
+    """The machine's dpkg status without FOREIGN_SERVERS, plus ``stanzas``."""
+    kept = [
+        block
+        for block in real_file("/var/lib/dpkg/status").split("\n\n")
+        if block.strip()
+        and not any(line.split(": ", 1)[1] in FOREIGN_SERVERS
+                    for line in block.splitlines()[:1] if line.startswith("Package: "))
+    ]  # fmt: skip
+    return "\n\n".join([*kept, *stanzas]) + "\n"
 
 
 def stanza(package: str, version: str, source: str | None = None) -> str:
@@ -278,5 +295,8 @@ def error_hosts() -> list[LabHost]:
 
 
 def fleet() -> list[LabHost]:
-    return [hardened(), weak_passwords(), weak_ssh(), weak_patching(), weak_logging(),
+    hosts = [hardened(), weak_passwords(), weak_ssh(), weak_patching(), weak_logging(),
             weak_network(), *error_hosts()]  # fmt: skip
+    for host in hosts:
+        host.files.setdefault("/var/lib/dpkg/status", dpkg_status_with())
+    return hosts

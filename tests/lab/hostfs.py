@@ -289,15 +289,38 @@ def compose_sshd_config(base: str, extra: str, lab_lines: list[str]) -> str:
     return "\n".join(parts) + "\n"
 
 
+#: Mount points the lab replaces with private ones; what ``keep_visible`` names under them
+#: is bound back from the real file system.
+_PRIVATE_MOUNTS = ("/home", "/tmp")
+
+
 def init_script(
-    name: str, address: str, prefix_len: int, ip: str, daemons: list[str], sshd: str
+    name: str,
+    address: str,
+    prefix_len: int,
+    ip: str,
+    daemons: list[str],
+    sshd: str,
+    keep_visible: tuple[str, ...] = (),
 ) -> str:
     """POSIX sh run as PID 1 of the host's PID namespace, with cwd = the host directory.
 
     Every source path is relative to the cwd, so later mounts over /tmp, /home or /run
     cannot hide the host directory even when the lab workdir lives under one of them.
+    ``keep_visible`` paths (the checkout and the Python environment running the tests,
+    which lab services are started from) stay visible although /tmp and /home are private:
+    CI may clone the project under /tmp.
     """
     q = shlex.quote
+    rebind = {
+        mount: [p for p in keep_visible if p.startswith(mount + "/")] for mount in _PRIVATE_MOUNTS
+    }
+    saved = [f"mkdir -p real{m} && mount --bind {m} real{m}" for m in _PRIVATE_MOUNTS if rebind[m]]
+    restore = [
+        f"mkdir -p {q(p)} && mount --bind {q('real' + p)} {q(p)}"
+        for m in _PRIVATE_MOUNTS
+        for p in rebind[m]
+    ]
     lines = [
         "#!/bin/sh",
         f"# hygie lab host {name}: network, private mounts, daemons, then exec sshd.",
@@ -307,6 +330,7 @@ def init_script(
         f"{q(ip)} link set eth0 up",
         f"echo {q(name)} > /proc/sys/kernel/hostname",
         *_private_dev(),
+        *saved,
         "mount -t overlay hyl-etc -o lowerdir=/etc,upperdir=etc-up,workdir=etc-work /etc",
         "mount -t overlay hyl-var -o lowerdir=/var,upperdir=var-up,workdir=var-work /var",
         "mount --bind home /home",
@@ -316,6 +340,7 @@ def init_script(
         "mkdir -p -m 1777 /run/lock",
         "mount -t tmpfs -o mode=1777,nosuid,nodev,size=64m hyl-tmp /tmp",
         "cp -a tmp-seed/. /tmp/",
+        *restore,
         "mkdir -p /var/log/hygie-lab",
     ]
     for cmd in daemons:

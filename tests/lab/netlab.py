@@ -30,6 +30,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -106,6 +107,12 @@ def lab_unavailable_reason() -> str | None:
         if "overlay" not in Path("/proc/filesystems").read_text():
             return "the lab needs overlayfs (modprobe overlay)"
     return None
+
+
+#: The checkout and the Python environment of the test run: lab services run from them.
+_TEST_ENVIRONMENT = tuple(
+    dict.fromkeys(str(p) for p in (Path(__file__).resolve().parents[2], Path(sys.prefix)))
+)
 
 
 def skip_unless_lab() -> None:
@@ -450,7 +457,13 @@ class Lab:
         # 7. The init script.
         (run.dir / "init.sh").write_text(
             hostfs.init_script(
-                host.name, run.address, SUBNET.prefixlen, self._ip, host.daemons, self._sshd
+                host.name,
+                run.address,
+                SUBNET.prefixlen,
+                self._ip,
+                host.daemons,
+                self._sshd,
+                keep_visible=_TEST_ENVIRONMENT,
             )
         )
 
