@@ -48,12 +48,12 @@ def needed_facts(policy: Policy) -> list[FactSpec]:
     unknown = names - set(specs)
     if unknown:
         raise KeyError(f"checks need undeclared facts: {sorted(unknown)}")
-    pending = [n for n in names if specs[n].kind != "shell"]
-    while pending:  # what probes and derived facts need, transitively
-        for required in specs[pending.pop()].requires:
-            if required not in names:
-                names.add(required)
-                pending.append(required)
+    # A derived fact needs its inputs collected. A probe's ``requires`` only orders it after
+    # those probes and lets it read their facts when the policy gathers them (TLS endpoints
+    # from nmap's services, for instance): selecting one TLS check does not start an nmap
+    # scan of the host, which the policy decides by selecting the port checks.
+    for name in [n for n in names if specs[n].derived]:
+        names.update(specs[name].requires)
     return [specs[n] for n in sorted(names)]
 
 

@@ -121,7 +121,9 @@ def probe_fact(
     name: str, description: str, *, requires: tuple[str, ...] = (), timeout: int = 120
 ) -> Callable[[Callable[[ProbeContext], bytes]], Callable[[ProbeContext], bytes]]:
     """Declare a fact gathered from the scanner over the network (nmap, TLS handshakes,
-    protocol probes). The function returns the raw evidence bytes (nmap XML, a JSON
+    protocol probes). ``requires`` orders the probe after those probes and lets it read
+    their facts when the policy gathers them; it does not make the policy gather them.
+    The function returns the raw evidence bytes (nmap XML, a JSON
     record of the handshake...) and must stay within ``ctx.remaining()`` and ``timeout``;
     if it raises, the fact is recorded as failed (exit status 1, the error on stderr)."""
 

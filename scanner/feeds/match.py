@@ -1,9 +1,9 @@
 """Match one host's installed packages against the loaded feeds.
 
 The OSV ranges of an ecosystem are loaded once per process (and again only when a feed is
-imported), with every bound turned into a sort key (``hygie.feeds.versions``); a host then
-costs one key per installed source version and tuple comparisons. KEV and EPSS are looked
-up only for the CVEs that matched.
+imported), with every bound turned into a sort key (``hygie.feeds.versions``) and the KEV
+and EPSS data of every CVE they name beside them; a host then costs one key per installed
+source version, tuple comparisons, and dictionary look-ups.
 
 Debian and Ubuntu advisories name source packages and source versions, RHEL-family ones
 source RPMs (whose epoch:version-release is the binary's). Binary packages built from the
@@ -14,6 +14,7 @@ its own package), so listing it as "update to X" would be wrong advice.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import threading
@@ -31,14 +32,16 @@ KERNEL_SOURCE = {"dpkg": "linux", "rpm": "kernel"}
 _SIGNED = re.compile(r"-signed(?:-(?:amd64|arm64|armhf|i386|ppc64el|riscv64|s390x))?(?=-|$)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndexedRange:
-    advisory: str
+    """One affected range of a source package, with the findings it yields: one per CVE
+    its advisory names (else one under the advisory's id), built once when the index is
+    loaded and shared by every host it matches (see ``EcosystemIndex.vulnerabilities``)."""
+
     introduced: VersionKey | None
     fixed: VersionKey | None
     last_affected: VersionKey | None
-    fixed_text: str | None
-    last_affected_text: str | None
+    findings: tuple[dict, ...]
 
     def contains(self, key: VersionKey) -> bool:
         if self.introduced is not None and key < self.introduced:
@@ -50,14 +53,7 @@ class IndexedRange:
         return True
 
 
-@dataclass(frozen=True)
-class AdvisoryInfo:
-    cves: tuple[str, ...]
-    severity: str
-    summary: str
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PackageRanges:
     """``simple``: ranges "every version before ``fixed``" (nearly all distribution
     advisories), sorted by fixed version, newest first: a host's version is affected by a
@@ -77,12 +73,46 @@ class PackageRanges:
         return found
 
 
+def _threats(store: FeedStore, names: set[str]) -> dict[str, dict]:
+    """CVE -> its KEV entry and EPSS score as findings show them (None when absent)."""
+    kev, epss = store.kev(names), store.epss(names)
+    return {
+        name: {
+            "kev": {"date_added": k[0], "due_date": k[1], "known_ransomware_campaign_use": k[2]}
+            if (k := kev.get(name)) else None,
+            "epss": {"score": e[0], "percentile": e[1]} if (e := epss.get(name)) else None,
+        }
+        for name in kev.keys() | epss.keys()
+    }  # fmt: skip
+
+
+_NO_THREAT = {"kev": None, "epss": None}
+
+
+def _merge(manager: str, finding: dict, other: dict) -> dict:
+    """One finding named by two advisories (a DSA and the tracker's DEBIAN-CVE record)."""
+    fixes = [f for f in (finding["fixed"], other["fixed"]) if f is not None]
+    return finding | {
+        "advisories": sorted({*finding["advisories"], *other["advisories"]}),
+        # two advisories fix it: the later fix closes both
+        "fixed": max(fixes, key=lambda f: version_key(manager, f)) if fixes else None,
+        "last_affected": finding["last_affected"]
+        if other["last_affected"] is None
+        else other["last_affected"],
+        "severity": max(finding["severity"], other["severity"], key=severity_rank),
+    }
+
+
 @dataclass(frozen=True)
 class EcosystemIndex:
+    """Everything a host is matched against, in memory: the ranges by source package, each
+    with its findings ready, KEV and EPSS included. Built once per feed import, not per
+    host: a host months behind has thousands of CVEs open, and looking up and building them
+    per host cost several times the matching itself."""
+
     ecosystem: str
     manager: str
     ranges: dict[str, PackageRanges]
-    advisories: dict[str, AdvisoryInfo]
 
     @classmethod
     def load(cls, store: FeedStore, ecosystem: str) -> EcosystemIndex:
@@ -91,22 +121,45 @@ class EcosystemIndex:
         def key(v: str | None) -> VersionKey | None:
             return None if v is None else version_key(manager, v)
 
-        grouped: dict[str, list[IndexedRange]] = defaultdict(list)
-        for package, advisory, intro, fixed, last in store.ranges(ecosystem):
-            grouped[package].append(
-                IndexedRange(advisory, key(intro), key(fixed), key(last), fixed, last)
-            )
+        rows = store.ranges(ecosystem)
         advisories = {
-            adv: AdvisoryInfo(tuple(json.loads(cves)), severity, summary)
+            adv: (tuple(json.loads(cves)) or (adv,), severity, summary)
             for adv, cves, severity, summary in store.advisories(ecosystem)
         }
+        threats = _threats(store, {n for names, _, _ in advisories.values() for n in names})
+        grouped: dict[str, list[IndexedRange]] = defaultdict(list)
+        for package, advisory, intro, fixed, last in rows:
+            names, severity, summary = advisories.get(advisory, ((advisory,), "unknown", ""))
+            findings = tuple(
+                {"id": name, "advisories": [advisory], "fixed": fixed, "last_affected": last,
+                 "severity": severity, "summary": summary, **threats.get(name, _NO_THREAT)}
+                for name in names
+            )  # fmt: skip
+            grouped[package].append(IndexedRange(key(intro), key(fixed), key(last), findings))
         ranges = {}
         for package, found in grouped.items():
             simple = [r for r in found if r.introduced is None and r.fixed is not None]
             simple.sort(key=lambda r: r.fixed, reverse=True)
             other = tuple(r for r in found if r.introduced is not None or r.fixed is None)
             ranges[package] = PackageRanges(tuple(simple), other)
-        return cls(ecosystem, manager, ranges, advisories)
+        return cls(ecosystem, manager, ranges)
+
+    def vulnerabilities(self, package: str, version: str) -> list[dict]:
+        """The findings of one source package at one version, sorted by id: one per CVE
+        (or per advisory without CVE), merging the advisories that name it.
+
+        The findings are the index's own, shared by every host they concern: the document
+        is for encoding and reading, never to be modified."""
+        package_ranges = self.ranges.get(package)
+        if package_ranges is None:
+            return []
+        merged: dict[str, dict] = {}
+        for rng in package_ranges.matching(version_key(self.manager, version)):
+            for finding in rng.findings:
+                name = finding["id"]
+                seen = merged.get(name)
+                merged[name] = finding if seen is None else _merge(self.manager, seen, finding)
+        return [merged[name] for name in sorted(merged)]
 
 
 _CACHE: dict[tuple[str, str], tuple[int, EcosystemIndex]] = {}
@@ -114,7 +167,13 @@ _LOCK = threading.Lock()
 
 
 def ecosystem_index(store: FeedStore, ecosystem: str) -> EcosystemIndex:
-    """The cached index, reloaded when a feed was imported since it was built."""
+    """The cached index, reloaded when a feed was imported since it was built.
+
+    A loaded index is frozen out of the cyclic garbage collector: it holds hundreds of
+    thousands of objects that live until the next import and form no cycle (a replaced
+    index is freed by reference counting all the same), and each full collection, which
+    the documents built per host set off every few hosts, walked all of them again
+    (~0.2-0.3 s each, more than matching a host)."""
     generation = store.generation()
     cache_key = (str(store.path.resolve()), ecosystem)
     with _LOCK:
@@ -122,65 +181,29 @@ def ecosystem_index(store: FeedStore, ecosystem: str) -> EcosystemIndex:
         if cached is None or cached[0] != generation:
             cached = (generation, EcosystemIndex.load(store, ecosystem))
             _CACHE[cache_key] = cached
+            gc.freeze()
         return cached[1]
 
 
 # -- one host ------------------------------------------------------------------------------
 
 
-def _vulnerabilities(index: EcosystemIndex, package: str, version: str) -> list[dict]:
-    """One entry per CVE (or per advisory without CVE), merging the advisories that name
-    it (a DSA and the tracker's DEBIAN-CVE record for the same flaw)."""
-    key = version_key(index.manager, version)
-    merged: dict[str, dict] = {}
-    package_ranges = index.ranges.get(package)
-    for rng in package_ranges.matching(key) if package_ranges else ():
-        info = index.advisories.get(rng.advisory, AdvisoryInfo((), "unknown", ""))
-        for name in info.cves or (rng.advisory,):
-            entry = merged.setdefault(
-                name,
-                {"id": name, "advisories": set(), "fixed": None, "last_affected": None,
-                 "severity": "unknown", "summary": info.summary},
-            )  # fmt: skip
-            entry["advisories"].add(rng.advisory)
-            if rng.fixed_text is not None and (
-                entry["fixed"] is None  # else: two advisories fix it; keep the later fix
-                or rng.fixed > version_key(index.manager, entry["fixed"])
-            ):
-                entry["fixed"] = rng.fixed_text
-            if rng.last_affected_text is not None:
-                entry["last_affected"] = rng.last_affected_text
-            if severity_rank(info.severity) > severity_rank(entry["severity"]):
-                entry["severity"] = info.severity
-    return [{**e, "advisories": sorted(e["advisories"])} for _, e in sorted(merged.items())]
-
-
-def _enrich(vulns: list[dict], kev: dict, epss: dict) -> None:
-    for v in vulns:
-        k = kev.get(v["id"])
-        v["kev"] = (
-            {"date_added": k[0], "due_date": k[1], "known_ransomware_campaign_use": k[2]}
-            if k
-            else None
-        )
-        e = epss.get(v["id"])
-        v["epss"] = {"score": e[0], "percentile": e[1]} if e else None
-
-
 def _summary(vulns: list[dict], manager: str) -> dict:
-    """Package-level view: the version that closes every fixable flaw, all ids, the worst
-    KEV/EPSS/severity among them."""
-    fixes = [v["fixed"] for v in vulns if v["fixed"]]
-    kev = [{"cve": v["id"], **v["kev"]} for v in vulns if v["kev"]]
-    scored = [v for v in vulns if v["epss"]]
-    top = max(scored, key=lambda v: v["epss"]["score"], default=None)
+    """Package-level view of ``vulns`` (sorted by id): the version that closes every
+    fixable flaw, all ids, the worst KEV/EPSS/severity among them. The kernel of a host
+    months behind has thousands of findings but few distinct fixed versions and
+    severities: those are compared once each."""
+    fixes = dict.fromkeys(v["fixed"] for v in vulns if v["fixed"])
+    top = max((v for v in vulns if v["epss"]), key=lambda v: v["epss"]["score"], default=None)
     return {
-        "fixed": max(fixes, key=lambda f: version_key(manager, f)) if fixes else None,
+        "fixed": max(fixes, key=lambda f: version_key(manager, f), default=None),
         "advisories": sorted({a for v in vulns for a in v["advisories"]}),
-        "cves": sorted(v["id"] for v in vulns if v["id"].startswith("CVE-")),
-        "kev": kev,
+        "cves": [v["id"] for v in vulns if v["id"].startswith("CVE-")],
+        "kev": [{"cve": v["id"], **v["kev"]} for v in vulns if v["kev"]],
         "epss": {"cve": top["id"], **top["epss"]} if top else None,
-        "severity": max((v["severity"] for v in vulns), key=severity_rank, default="unknown"),
+        "severity": max(
+            dict.fromkeys(v["severity"] for v in vulns), key=severity_rank, default="unknown"
+        ),
     }
 
 
@@ -195,7 +218,12 @@ def _kernel_sources(kernels: dict[str, Package], manager: str) -> set[str]:
 def match_host(
     store: FeedStore, ecosystem: str, packages: tuple[Package, ...], running_kernel: str
 ) -> dict:
-    """The ``vulnerable_packages`` document of one host (see ``hygie.facts.vulns``)."""
+    """The ``vulnerable_packages`` document of one host (see ``hygie.facts.vulns``).
+
+    Findings are listed once per source package and version, with the binary packages
+    installed from it: libc6, libc-bin, libc-l10n... share glibc's flaws, and repeating them
+    for each binary multiplied the document (and the time to build and store it) without
+    saying anything more."""
     feeds = feed_versions(store, ecosystem)
     index = ecosystem_index(store, ecosystem)
     manager = index.manager
@@ -203,36 +231,30 @@ def match_host(
     kernels = {r: p for p in installed if (r := kernel_release(p)) is not None}
     kernel_sources = _kernel_sources(kernels, manager)
 
-    found: list[tuple[tuple[str, str], Package, list[dict]]] = []
-    by_source: dict[tuple[str, str], list[dict]] = {}
+    sources: dict[tuple[str, str], dict | None] = {}
     for p in installed:
         if p.source in kernel_sources:
             continue
         version = p.source_version if manager == "dpkg" else p.version
         source_key = (p.source, version)
-        if source_key not in by_source:
-            by_source[source_key] = _vulnerabilities(index, p.source, version)
-        if by_source[source_key]:
-            found.append((source_key, p, by_source[source_key]))
+        if source_key not in sources:
+            vulns = index.vulnerabilities(p.source, version)
+            sources[source_key] = {
+                "source": p.source, "version": version, "packages": [],
+                **_summary(vulns, manager), "vulnerabilities": vulns,
+            } if vulns else None  # fmt: skip
+        if entry := sources[source_key]:
+            entry["packages"].append({"name": p.name, "arch": p.arch, "installed": p.version})
+    vulnerable = [entry for _, entry in sorted(sources.items()) if entry]
+    for entry in vulnerable:
+        entry["packages"].sort(key=lambda b: (b["name"], b["arch"]))
 
     running = kernels.get(running_kernel)
     kernel_vulns = (
-        _vulnerabilities(index, _SIGNED.sub("", running.source) if manager == "dpkg"
-                         else KERNEL_SOURCE[manager], running.version)
+        index.vulnerabilities(_SIGNED.sub("", running.source) if manager == "dpkg"
+                              else KERNEL_SOURCE[manager], running.version)
         if running else []
     )  # fmt: skip
-
-    cves = {v["id"] for vs in by_source.values() for v in vs} | {v["id"] for v in kernel_vulns}
-    kev, epss = store.kev(cves), store.epss(cves)
-    for vulns in [*by_source.values(), kernel_vulns]:
-        _enrich(vulns, kev, epss)
-
-    summaries = {key: _summary(vulns, manager) for key, vulns in by_source.items() if vulns}
-    report_packages = [
-        {"name": p.name, "arch": p.arch, "installed": p.version, "source": p.source,
-         "source_version": p.source_version, **summaries[key], "vulnerabilities": vulns}
-        for key, p, vulns in sorted(found, key=lambda item: (item[1].name, item[1].arch))
-    ]  # fmt: skip
     kernel = {
         "running": running_kernel,
         "package": running.name if running else None,
@@ -247,7 +269,7 @@ def match_host(
         "manager": manager,
         "feeds": feeds,
         "packages_checked": len(installed),
-        "packages": report_packages,
+        "sources": vulnerable,
         "kernel": kernel,
     }
 

@@ -87,10 +87,10 @@ def _item(report: dict, source: str, names: list[str], vulns: list[dict], kernel
 def host_plan(report: dict) -> list[PlanItem]:
     """One host's plan from its ``vulnerable_packages`` document, most urgent first."""
     by_source: dict[str, tuple[list[str], dict[str, dict]]] = {}
-    for p in report["packages"]:
-        names, vulns = by_source.setdefault(p["source"], ([], {}))
-        names.append(p["name"])
-        vulns.update({v["id"]: v for v in p["vulnerabilities"]})
+    for entry in report["sources"]:  # a source may be installed at two versions
+        names, vulns = by_source.setdefault(entry["source"], ([], {}))
+        names += [b["name"] for b in entry["packages"]]
+        vulns.update({v["id"]: v for v in entry["vulnerabilities"]})
     items = [_item(report, src, names, list(v.values()), False)
              for src, (names, v) in by_source.items()]  # fmt: skip
     kernel = report["kernel"]

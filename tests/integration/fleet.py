@@ -45,13 +45,17 @@ FOREIGN_SERVERS = {
 }  # fmt: skip
 
 
+def _foreign(package: str) -> bool:
+    return package in FOREIGN_SERVERS or package.startswith("libnginx-mod-")
+
+
 def dpkg_status_with(*stanzas: str) -> str:
     """The machine's dpkg status without FOREIGN_SERVERS, plus ``stanzas``."""
     kept = [
         block
         for block in real_file("/var/lib/dpkg/status").split("\n\n")
         if block.strip()
-        and not any(line.split(": ", 1)[1] in FOREIGN_SERVERS
+        and not any(_foreign(line.split(": ", 1)[1])
                     for line in block.splitlines()[:1] if line.startswith("Package: "))
     ]  # fmt: skip
     return "\n\n".join([*kept, *stanzas]) + "\n"
