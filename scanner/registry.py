@@ -125,13 +125,17 @@ class Facts:
             raise MissingFact(name, "output exceeded the size cap and was truncated")
         return fact
 
-    def text(self, name: str) -> str:
-        """Standard output of a fact whose command succeeded (exit status 0)."""
+    def raw(self, name: str) -> bytes:
+        """Standard output, as bytes, of a fact whose command succeeded (exit status 0)."""
         fact = self.get(name)
         if not fact.ok:
             detail = fact.stderr_text.strip().splitlines()[-1:] or [""]
             raise MissingFact(name, f"command exited {fact.exit_status} {detail[0]}".strip())
-        return fact.text
+        return fact.stdout
+
+    def text(self, name: str) -> str:
+        """Standard output of a fact whose command succeeded (exit status 0)."""
+        return self.raw(name).decode("utf-8", errors="replace")
 
 
 CheckFunc = Callable[[Facts, Mapping[str, Any]], Verdict]

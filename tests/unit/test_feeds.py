@@ -66,6 +66,11 @@ def match(path: Path, packages, ecosystem="Debian:12", running="6.1.0-18-amd64")
         store.close()
 
 
+def by_binary(report: dict) -> dict[str, dict]:
+    """Binary package name -> the entry of the vulnerable source package it comes from."""
+    return {b["name"]: s for s in report["sources"] for b in s["packages"]}
+
+
 # -- parsing -------------------------------------------------------------------------------
 
 
@@ -198,11 +203,13 @@ def test_unknown_ecosystem_is_feed_missing(feed_db):
 @needs_kev
 def test_old_glibc_and_openssh_are_matched_exactly(feed_db):
     report = match(feed_db, dpkg_inventory(glibc="2.36-9+deb12u1", openssh="1:9.2p1-2+deb12u2"))
-    by_name = {p["name"]: p for p in report["packages"]}
+    by_name = by_binary(report)
     libc = by_name["libc6"]
-    assert (libc["installed"], libc["source"], libc["fixed"]) == (
+    assert (libc["version"], libc["source"], libc["fixed"]) == (
         "2.36-9+deb12u1", "glibc", "2.36-9+deb12u3"
     )  # fmt: skip
+    assert {"name": "libc6", "arch": "amd64", "installed": "2.36-9+deb12u1"} in libc["packages"]
+    assert by_name["libc-bin"] is libc  # glibc's flaws listed once, for all its binaries
     assert libc["cves"] == ["CVE-2010-4756", "CVE-2023-4911"]
     assert libc["advisories"] == ["DEBIAN-CVE-2010-4756", "DEBIAN-CVE-2023-4911", "DSA-5514-1"]
     assert libc["kev"] == [{"cve": "CVE-2023-4911", "date_added": "2023-11-21",
@@ -210,7 +217,7 @@ def test_old_glibc_and_openssh_are_matched_exactly(feed_db):
                             "known_ransomware_campaign_use": "Unknown"}]  # fmt: skip
     assert libc["epss"] == {"cve": "CVE-2023-4911", "score": 0.78712, "percentile": 0.99003}
     ssh = by_name["openssh-server"]
-    assert (ssh["installed"], ssh["fixed"], ssh["cves"]) == (
+    assert (ssh["version"], ssh["fixed"], ssh["cves"]) == (
         "1:9.2p1-2+deb12u2", "1:9.2p1-2+deb12u3", ["CVE-2024-6387"]
     )  # fmt: skip
     assert ssh["kev"] == [] and ssh["epss"]["score"] == 0.42168
@@ -220,8 +227,8 @@ def test_old_glibc_and_openssh_are_matched_exactly(feed_db):
 
 def test_patched_host_has_only_the_unfixed_glibc_flaw(feed_db):
     report = match(feed_db, dpkg_inventory())
-    vulns = {(p["name"], v["id"], v["fixed"]) for p in report["packages"]
-             for v in p["vulnerabilities"]}  # fmt: skip
+    vulns = {(name, v["id"], v["fixed"]) for name, s in by_binary(report).items()
+             for v in s["vulnerabilities"]}  # fmt: skip
     assert {v[1:] for v in vulns} == {("CVE-2010-4756", None)}
     assert {n for n, *_ in vulns} >= {"libc6", "libc-bin"}
 
@@ -230,9 +237,9 @@ def test_epoch_decides_before_upstream(feed_db):
     """9.9p1 without epoch is older than 1:9.2p1: the epoch-less host is vulnerable, the
     one with epoch 1 at the fixed revision is not, whatever the upstream digits say."""
     newer_upstream = match(feed_db, dpkg_inventory(openssh="9.9p1-1"))
-    assert "openssh-server" in {p["name"] for p in newer_upstream["packages"]}
+    assert "openssh-server" in by_binary(newer_upstream)
     patched = match(feed_db, dpkg_inventory(openssh="1:9.2p1-2+deb12u3"))
-    assert "openssh-server" not in {p["name"] for p in patched["packages"]}
+    assert "openssh-server" not in by_binary(patched)
 
 
 def test_running_kernel_is_matched_and_old_images_are_not_packages(feed_db):
@@ -247,7 +254,7 @@ def test_running_kernel_is_matched_and_old_images_are_not_packages(feed_db):
     old = match(feed_db, packages, running="6.1.0-17-amd64")
     assert old["kernel"]["package"] == "linux-image-6.1.0-17-amd64"
     assert old["kernel"]["fixed"] == "6.1.76-1" and old["kernel"]["cves"] == ["CVE-2024-1086"]
-    assert not {p["name"] for p in old["packages"]} & {k.name for k in kernels}
+    assert not by_binary(old).keys() & {k.name for k in kernels}
     new = match(feed_db, packages, running="6.1.0-18-amd64")
     assert new["kernel"]["vulnerabilities"] == []
     custom = match(feed_db, packages, running="6.18.44-custom")
@@ -258,11 +265,11 @@ def test_rpm_ecosystem_uses_source_rpm_and_rpm_ordering(feed_db):
     old = (Package("openssh-server", "8.7p1-38.el9", "x86_64", "ii", "openssh", "", "rpm"),)
     fixed = (Package("openssh-server", "8.7p1-38.el9_4.1", "x86_64", "ii", "openssh", "", "rpm"),)
     report = match(feed_db, old, ecosystem="Rocky Linux:9", running="5.14.0")
-    (ssh,) = report["packages"]
+    (ssh,) = report["sources"]
     assert (ssh["fixed"], ssh["advisories"], ssh["severity"]) == (
         "8.7p1-38.el9_4.1", ["RLSA-2024:4312"], "high"
     )  # fmt: skip
-    assert match(feed_db, fixed, ecosystem="Rocky Linux:9", running="5.14.0")["packages"] == []
+    assert match(feed_db, fixed, ecosystem="Rocky Linux:9", running="5.14.0")["sources"] == []
 
 
 # -- patch plan ----------------------------------------------------------------------------

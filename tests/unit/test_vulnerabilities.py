@@ -99,8 +99,8 @@ def test_unfixed_are_shown_apart(feeds):
     assert "1 vulnerabilities without a fix" in verdict.message
     assert any("CVE-2010-4756" in e.actual and "no fix" in e.actual for e in verdict.evidence)
     report = json.loads(host_facts(old=False)["vulnerable_packages"].stdout)
-    for p in report["packages"]:
-        for v in p["vulnerabilities"]:
+    for s in report["sources"]:
+        for v in s["vulnerabilities"]:
             v["severity"] = "high"
     raised = {"vulnerable_packages": Fact("vulnerable_packages", json.dumps(report).encode())}
     assert run_check("vuln_unfixed_packages", raised).status == Status.FAIL
