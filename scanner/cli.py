@@ -211,17 +211,19 @@ def _network_targets(networks, known: list[Target], timeout) -> list[Target]:
 
 
 def _finish(result, db, no_store, output, quiet, console, report=(None, None)) -> None:
+    stored_in = None
     if not no_store:
         store = _store(db)
         store.save(result)
         store.close()
+        stored_in = store.path
     write_scan_report(result, *report)
     if output:
         write_json(result, output)
     if not quiet:
         summary(console, result)
-        if not no_store:
-            console.print(f"stored as {result.id} in {db or default_path()}", markup=False)
+        if stored_in:
+            console.print(f"stored as {result.id} in {stored_in}", markup=False)
     sys.exit(exit_code(result))
 
 
