@@ -11,7 +11,10 @@ organised by what repeats: a check's rationale and remediation appear once; iden
 outcomes of a check (same status, message, evidence and fact hashes) on many hosts are one
 *variant*, shown once with its evidence and a capped host list; each fact excerpt appears
 once, keyed by its SHA-256; a host lists its non-passing checks as links to those variants,
-and its passes only as counts.
+and its passes only as counts. Hosts configured alike fail alike, so a list of non-passing
+checks that several hosts share is written once (a *shared list*) and each of those host rows
+links to it; the script copies it into a row when the row is opened. Parsing is most of the
+time a browser takes to open the page, so markup not written is the cheapest to load.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from hygie.reports.model import (
 
 PAGE_SIZE = 50  # host-table rows per page in the browser
 MAX_LISTED = 20  # hosts named per variant before "and N more" (each host lists its own)
-MAX_PER_CONTROL = 5  # hosts named per failing check in a control's drill-down
+MAX_SAMPLE = 5  # hosts named for a patch-plan item or a shared list before "and N more"
 NOT_PASSING = ("fail", "waived", "error")
 _SEVERITY_RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}
 # Runs before the body is parsed: with JavaScript, rows past the first page (server-side
@@ -79,6 +82,17 @@ class CheckView:
     unreached: list[HostRef] = field(default_factory=list)  # hosts not scanned at all
 
 
+@dataclass
+class SharedList:
+    """Non-passing checks identical on several hosts, written once for all of them."""
+
+    anchor: str
+    number: int
+    listed: int
+    links: Markup
+    hosts: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class HostRow:
     anchor: str
@@ -86,6 +100,7 @@ class HostRow:
     worst: str | None  # severity of the worst failure
     listed: int  # non-passing checks listed (not the errors of a host not assessed)
     links: Markup  # those checks, each a link to its variant
+    shared: SharedList | None = None  # set when other hosts list exactly the same links
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,7 @@ class View:
 
     checks: dict[str, CheckView]
     hosts: list[HostRow]
+    shared: list[SharedList]
     facts: dict[str, FactExcerpt]  # sha256 -> excerpt, facts cited by non-passing findings
     host_anchor: dict[str, str]
     totals: Counter
@@ -170,6 +186,7 @@ def build_view(report: Report) -> View:
         rows.append(HostRow(anchor, host, worst, len(listed), finding_links(listed)))
     rows.sort(key=lambda r: (-_SEVERITY_RANK.get(r.worst, 0), -r.host.counts.get("fail", 0),
                              -r.host.counts.get("error", 0), r.host.name))  # fmt: skip
+    rows, shared = share_lists(rows)
     for view in checks.values():
         view.variants.sort(key=lambda v: (FINDING_STATUSES.index(v.finding.status),
                                           -len(v.hosts)))  # fmt: skip
@@ -181,6 +198,7 @@ def build_view(report: Report) -> View:
     return View(
         checks={c.check_id: c for c in ordered},
         hosts=rows,
+        shared=shared,
         facts=facts,
         host_anchor=anchors,
         totals=totals,
@@ -188,6 +206,23 @@ def build_view(report: Report) -> View:
         failing_hosts=sum(1 for r in rows if r.worst),
         unassessed_hosts=sum(1 for h in report.hosts if h.error),
     )
+
+
+def share_lists(rows: list[HostRow]) -> tuple[list[HostRow], list[SharedList]]:
+    """The rows, each whose list of links another row repeats pointing to one SharedList
+    instead; the shared lists numbered in row order."""
+    repeats = Counter(r.links for r in rows if r.listed)
+    lists: dict[str, SharedList] = {}
+    out = []
+    for r in rows:
+        if r.listed and repeats[r.links] > 1:
+            s = lists.get(r.links)
+            if s is None:
+                s = lists[r.links] = SharedList(f"g{len(lists)}", len(lists) + 1, r.listed, r.links)
+            s.hosts.append(r.host.name)
+            r = HostRow(r.anchor, r.host, r.worst, r.listed, r.links, s)
+        out.append(r)
+    return out, list(lists.values())
 
 
 def control_view(c: ControlStatus) -> ControlView:
@@ -321,7 +356,7 @@ def _environment() -> Environment:
     env.globals.update(
         states=STATES, statuses=FINDING_STATUSES, severities=SEVERITIES, not_passing=NOT_PASSING,
         severity_bars=severity_bars, state_bars=state_bars,
-        slug=slug, timestamp=timestamp, max_listed=MAX_LISTED, max_per_control=MAX_PER_CONTROL,
+        slug=slug, timestamp=timestamp, max_listed=MAX_LISTED, max_sample=MAX_SAMPLE,
     )  # fmt: skip
     return env
 

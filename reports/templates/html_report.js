@@ -36,8 +36,18 @@
     this.update();
   }
 
+  /* A row's text, with the shared list it links to (so a check id finds its hosts). */
+  function rowText(row) {
+    var d = row.querySelector("details[data-g]"), list = d && doc.getElementById(d.getAttribute("data-g"));
+    return (list ? row.textContent + " " + sharedText(list) : row.textContent).toLowerCase();
+  }
+  var shared = {};
+  function sharedText(list) {
+    return shared[list.id] || (shared[list.id] = list.querySelector("ul").textContent);
+  }
+
   Table.prototype.index = function () {
-    if (!this.texts) this.texts = this.rows.map(function (r) { return r.textContent.toLowerCase(); });
+    if (!this.texts) this.texts = this.rows.map(rowText);
     return this.texts;
   };
 
@@ -167,6 +177,13 @@
     if (a && a.getAttribute("href") === location.hash) reveal(location.hash.slice(1));
   });
   if (location.hash) fromHash();
+
+  /* A host row linking to a shared list gets a copy of it when opened. */
+  doc.addEventListener("toggle", function (e) {
+    var d = e.target, id = d.open && d.getAttribute("data-g");
+    if (!id || d.querySelector("ul")) return;
+    d.appendChild(doc.getElementById(id).querySelector("ul").cloneNode(true));
+  }, true);
 
   /* Print: every drill-down expanded, controls hidden (CSS); restored afterwards. */
   var opened = [];

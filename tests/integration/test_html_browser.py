@@ -177,6 +177,27 @@ def test_sort_and_paginate(watched):
     assert set(watched.visible_rows("hosts-t")).isdisjoint(first)
 
 
+def test_a_shared_list_opens_in_its_host_rows_and_is_searched(watched):
+    page = watched.page
+    drill = page.locator("#hosts-t tbody tr:not(.pg-off) details[data-g]").first
+    shared = drill.get_attribute("data-g")
+    hrefs = "links => links.map(a => a.getAttribute('href'))"
+    expected = page.eval_on_selector_all(f"#{shared} ul.findings a", hrefs)
+    assert expected and drill.locator("ul").count() == 0  # not in the row until opened
+    drill.locator("summary").click()
+    drill.locator("ul.findings").wait_for()
+    assert drill.locator("ul.findings a").evaluate_all(hrefs) == expected
+    drill.locator("summary").click()
+    drill.locator("summary").click()
+    assert drill.locator("ul").count() == 1  # copied once
+    # the host filter finds a row by a check id that only its shared list names
+    row = drill.evaluate("d => d.closest('tr').id")
+    check_id = page.inner_text(f"#{shared} ul.findings a >> nth=0")
+    page.fill('input[data-filter="hosts-t"]', check_id)
+    shown = page.eval_on_selector_all("#hosts-t tbody tr:not(.f-off)", "rs => rs.map(r => r.id)")
+    assert row in shown and len(shown) < 70
+
+
 def test_link_to_a_host_on_another_page_shows_it(watched):
     page = watched.page
     last = page.eval_on_selector_all("#hosts-t tbody tr", "rows => rows.at(-1).id")
@@ -212,6 +233,11 @@ def test_readable_without_javascript(browser, report_file):
     assert page.locator(".no-js-note").is_visible()
     assert not page.locator('input[data-filter="hosts-t"]').is_visible()
     assert len(w.visible_rows("hosts-t")) == 70  # no pagination: everything, in order
+    page.locator("#hosts-t details[data-g] summary").first.click()  # a shared list: a link
+    link = page.locator("#hosts-t details[data-g] a").first
+    target = link.get_attribute("href")
+    link.click()
+    assert page.locator(f"{target} ul.findings a").first.is_visible()
     page.locator("details.check summary").first.click()  # native drill-down
     assert page.locator("details.check .variant").first.is_visible()
     assert "<script>alert('xss-1')</script>" in page.inner_text("#hosts-t tbody")

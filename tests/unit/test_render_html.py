@@ -12,6 +12,7 @@ import base64
 import dataclasses
 import hashlib
 import re
+from collections import Counter
 from html.parser import HTMLParser
 
 import pytest
@@ -174,13 +175,28 @@ def test_hosts_worst_first_and_paginated_server_side(report, page):
     assert {a.get("class") for a in rows[10:]} == {"pg-off"}
 
 
-def test_host_lists_are_capped_but_each_host_lists_its_own_failures(page, report):
+def test_host_lists_are_capped_but_each_host_lists_its_own_failures(html, page, report):
     """At scale a variant names MAX_LISTED hosts and counts the rest; each host row still
-    links every one of its non-passing checks."""
-    links = [a["href"] for t, a in page.tags if t == "a" and a.get("href", "").startswith("#v")]
-    listed = sum(1 for h in report.hosts if not h.error
-                 for f in h.findings if f.status in ("fail", "waived", "error"))  # fmt: skip
-    assert len(links) == listed
+    links every one of its non-passing checks, itself or through the one shared list of
+    the hosts with exactly the same ones."""
+    variant_links = re.compile(r'<a href="#(v\d+)">')
+    shared = dict(re.findall(r'<div class="shared" id="(g\d+)">(.*?)</div>', html, re.S))
+    assert shared  # the synthetic fleet has archetypes: hosts configured alike
+    rows = dict(re.findall(r'<tr id="(h\d+)"(.*?)</tr>', html, re.S))
+    anchors = {a["id"]: a for t, a in page.tags if t == "tr" and a.get("id", "").startswith("h")}
+    linked_lists = Counter()
+    for index, host in enumerate(report.hosts):
+        row = rows[f"h{index}"]
+        links = variant_links.findall(row)
+        for g in re.findall(r'data-g="(g\d+)"', row):
+            assert not links  # a row lists its checks or links to a shared list, not both
+            links = variant_links.findall(shared[g])
+            linked_lists[g] += 1
+        listed = 0 if host.error else sum(
+            1 for f in host.findings if f.status in ("fail", "waived", "error"))
+        assert len(links) == listed == len(set(links)), host.name
+    assert set(linked_lists) == set(shared) and min(linked_lists.values()) > 1
+    assert len(anchors) == len(report.hosts)
     assert "… and" in page.all_text() or all(
         sum(1 for h in report.hosts for f in h.findings if f.check_id == c) <= MAX_LISTED
         for c in {f.check_id for h in report.hosts for f in h.findings}
