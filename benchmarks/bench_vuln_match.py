@@ -99,9 +99,11 @@ PROFILES = (
 
 def run_hosts(store: FeedStore, fleet: Iterator) -> tuple[list[float], list[float], list[int]]:
     """One inventory at a time, as a scan parses each host's packages when it reaches it."""
-    version_key.cache_clear()  # the first host pays for every key of its inventory
+    # the first host pays for every key of its inventory (from the upstream and revision
+    # parts the index load left cached, as a scan's first host does) and for every match
+    version_key.cache_clear()
     index = ecosystem_index(store, ECOSYSTEM)
-    index.matched.clear()  # and for every match
+    index.matched.clear()
     for ranges in index.ranges.values():
         ranges.matched.clear()
     times, cpu, found = [], [], []

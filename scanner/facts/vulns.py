@@ -36,6 +36,7 @@ from hygie.facts.packages import (
 )
 from hygie.facts.system import parse_os_release, parse_uname
 from hygie.factspec import derived_fact
+from hygie.feeds.index import Finding
 from hygie.feeds.match import match_host, open_feeds
 from hygie.feeds.store import feed_db_path
 from hygie.model import Fact
@@ -85,5 +86,14 @@ def encode(report: dict) -> bytes:
     the same: the bytes are deterministic; sorting every finding's keys cost a fifth of the
     encoding). orjson, because a host months behind has thousands of findings, each with
     its EPSS floats, and the json module took longer to encode them (~6 µs each, float
-    formatting above all) than matching the whole host takes now."""
-    return orjson.dumps(report)
+    formatting above all) than matching the whole host takes now. Each finding is written
+    from the JSON encoded when it was built (``Finding.json``)."""
+    return orjson.dumps(report, default=_fragment, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+
+
+def _fragment(value: object) -> orjson.Fragment:
+    """orjson passes subclasses of its types here (``OPT_PASSTHROUGH_SUBCLASS``), findings
+    the only ones a document holds."""
+    if isinstance(value, Finding):
+        return value.json
+    raise TypeError(f"{type(value).__name__} has no place in a vulnerable_packages document")

@@ -39,8 +39,11 @@ def _dpkg_run_key(run: str) -> tuple[int, ...]:
     return (*(_dpkg_order(c) for c in run), 0)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _dpkg_string_key(text: str) -> tuple:
-    """verrevcmp as a key: alternating (non-digit run, number) parts.
+    """verrevcmp as a key: alternating (non-digit run, number) parts. Cached: a version
+    seen for the first time mostly shares its upstream version with an earlier revision
+    of the package, and its revision (``1``, ``2+deb12u3``...) with other packages.
 
     A non-digit run becomes its characters' order values plus 0, the order of "end of
     string", so that ``~`` (-1) sorts before the end and the end before anything else.

@@ -7,16 +7,19 @@ real one from ../shared; the EPSS file is small and illustrative.
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import sqlite3
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
 from hygie.cli import cli
 from hygie.facts.packages import Package, parse_dpkg_packages
+from hygie.facts.vulns import encode
 from hygie.feeds.epss import parse_epss, read_epss
 from hygie.feeds.kev import read_kev
 from hygie.feeds.match import match_host, open_feeds
@@ -259,6 +262,27 @@ def test_running_kernel_is_matched_and_old_images_are_not_packages(feed_db):
     assert new["kernel"]["vulnerabilities"] == []
     custom = match(feed_db, packages, running="6.18.44-custom")
     assert custom["kernel"]["package"] is None and len(custom["kernel"]["installed_kernels"]) == 2
+
+
+@needs_kev
+def test_fact_bytes_are_the_document_encoded_anew(feed_db):
+    """Findings are written from the JSON encoded when the index was built: the fact must
+    hold exactly what encoding the document as it reads now gives."""
+    report = match(feed_db, dpkg_inventory(glibc="2.36-9+deb12u1", openssh="1:9.2p1-2+deb12u2"))
+    assert encode(report) == orjson.dumps(json.loads(json.dumps(report)))
+
+
+def test_matching_leaves_the_garbage_collector_as_it_was(feed_db):
+    packages = dpkg_inventory()
+    assert gc.isenabled()
+    match(feed_db, packages)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        match(feed_db, packages)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_rpm_ecosystem_uses_source_rpm_and_rpm_ordering(feed_db):
