@@ -25,6 +25,7 @@ from hygie.engine import DEFAULT_WORKERS, EngineOptions, rejudge, run_scan
 from hygie.feeds.cli import feeds
 from hygie.inventory import Inventory, Target, load_inventory, parse_target
 from hygie.output import exit_code, write_json
+from hygie.plan import plan_summary, plan_text
 from hygie.policy import DEFAULT_POLICY, Policy, builtin_policies, load_policy
 from hygie.registry import all_checks
 from hygie.reports.cli import FORMATS, frameworks, report, write_scan_report
@@ -162,6 +163,8 @@ def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
         become_password=getpass.getpass("sudo password: ") if ask_become_pass else None,
     )
     console = make_console()
+    if not quiet:
+        console.print(f"policy {pol.name} {pol.version}: {plan_summary(pol)}", markup=False)
     if quiet:
         result = run_scan(chosen, pol, options)
     else:
@@ -390,11 +393,17 @@ def policies_list() -> None:
 
 @policies.command("show")
 @click.argument("ref")
-def policies_show(ref) -> None:
+@click.option("--facts", "show_facts", is_flag=True,
+              help="Instead, list the facts and probes the policy gathers, and why.")
+def policies_show(ref, show_facts) -> None:
     """Print the fully resolved policy (after `extends`) as YAML."""
     import yaml
 
-    click.echo(yaml.safe_dump(_policy(ref).document(), sort_keys=False))
+    pol = _policy(ref)
+    if show_facts:
+        click.echo(plan_text(pol))
+        return
+    click.echo(yaml.safe_dump(pol.document(), sort_keys=False))
 
 
 @policies.command("validate")
@@ -406,6 +415,7 @@ def policies_validate(files) -> None:
         try:
             pol = load_policy(f)
             click.echo(f"{f}: ok ({pol.name} {pol.version}, {len(pol.selections)} checks)")
+            click.echo(f"  gathers: {plan_summary(pol)}")
         except DataFileError as exc:
             bad += 1
             click.echo(str(exc), err=True)

@@ -17,15 +17,20 @@ from datetime import UTC, datetime
 import yaml
 from defusedxml import ElementTree
 
-from hygie.facts.network import HEALTH_PORTS, nmap_binary
+from hygie.facts.network import ProbePorts, nmap_binary
 from hygie.inventory import Target
 
 #: Refuse ranges larger than a /16: a typo in a prefix must not become a sweep of a /8.
 MAX_ADDRESSES = 65536
 GROUP = "discovered"
 #: TCP ports whose SYN (or connect) counts as a sign of life, besides ICMP/ARP: devices
-#: that drop pings usually still answer on their service ports.
-LIVENESS_PORTS = (22, 23, 80, 443, 445, 3389, *HEALTH_PORTS)
+#: that drop pings usually still answer on their service ports (plus the health ports the
+#: probes declare).
+COMMON_PORTS = (22, 23, 80, 443, 445, 3389)
+
+
+def liveness_ports() -> tuple[int, ...]:
+    return tuple(sorted({*COMMON_PORTS, *ProbePorts.declared({}).scanned}))
 
 
 class DiscoveryError(Exception):
@@ -54,7 +59,7 @@ def parse_network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 def sweep_argv(network: str, timeout: float) -> list[str]:
     return [
         nmap_binary(), "-n", "-sn", "-oX", "-", "-PE",
-        "-PS" + ",".join(map(str, LIVENESS_PORTS)), "--max-retries", "1",
+        "-PS" + ",".join(map(str, liveness_ports())), "--max-retries", "1",
         "--host-timeout", f"{max(1, int(timeout))}s", *(["-6"] if ":" in network else []), network,
     ]  # fmt: skip
 

@@ -6,22 +6,28 @@ One host's failure (unreachable, bad credentials, no sudo, a hang) becomes that 
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
+
+import paramiko
 
 from hygie import __version__
 from hygie.collect import Privilege, collect
 from hygie.evaluate import evaluate_host, host_family
-from hygie.factspec import FactSpec, ProbeContext, all_facts
+from hygie.factspec import FactSpec, ProbeContext, all_facts, closure
 from hygie.inventory import Target
 from hygie.model import Fact, HostScan, Scan
 from hygie.policy import Policy
 from hygie.registry import all_checks
+from hygie.resolve import RESOLUTION_FACT, Resolution, ResolveError, load_ssh_config, resolve
+from hygie.text import printable
 from hygie.transports.base import Transport, TransportError
 from hygie.transports.local import LocalTransport
 from hygie.transports.ssh import SshOptions, SshTransport
@@ -38,45 +44,74 @@ class EngineOptions:
 
 
 def needed_facts(policy: Policy) -> list[FactSpec]:
-    """The facts the policy's checks read (derived ones included), plus what identifies
-    the host."""
+    """The facts the policy's checks read, everything those facts require (a probe's
+    inputs, a derived fact's sources), and what identifies the host: any subset of checks
+    gathers what it needs, so it gives the verdicts the full policy would."""
     specs = all_facts()
     registry = all_checks()
     names = set(ALWAYS_COLLECTED)
     for selection in policy.selections.values():
         names.update(registry[selection.check_id].facts)
+    names = closure(names, specs)
     unknown = names - set(specs)
     if unknown:
         raise KeyError(f"checks need undeclared facts: {sorted(unknown)}")
-    # A derived fact needs its inputs collected. A probe's ``requires`` only orders it after
-    # those probes and lets it read their facts when the policy gathers them (TLS endpoints
-    # from nmap's services, for instance): selecting one TLS check does not start an nmap
-    # scan of the host, which the policy decides by selecting the port checks.
-    for name in [n for n in names if specs[n].derived]:
-        names.update(specs[name].requires)
     return [specs[n] for n in sorted(names)]
 
 
+def _inputs(spec: FactSpec, gathered: Mapping[str, Fact]) -> dict[str, Fact]:
+    """Exactly the facts ``spec`` declares: reading anything else fails in every test."""
+    return {name: gathered[name] for name in spec.requires if name in gathered}
+
+
+def _blocked(spec: FactSpec, gathered: Mapping[str, Fact]) -> str | None:
+    """Why a probe cannot run: an input it requires is missing or failed. Running it on
+    nothing would read as "no such service"."""
+    for name in spec.requires:
+        fact = gathered.get(name)
+        if fact is None:
+            return f"needs {name}, which was not gathered"
+        if not fact.ok or fact.truncated:
+            detail = fact.stderr_text.strip().splitlines()[-1:] or ["truncated"]
+            return f"needs {name}, which failed: {printable(detail[0], 200)}"
+    return None
+
+
+def _failed(name: str, reason: str) -> Fact:
+    return Fact(name, b"", reason.encode(), exit_status=1)
+
+
 def probe_facts(
-    target: Target, specs: list[FactSpec], facts: dict[str, Fact], deadline: float
+    target: Target,
+    specs: list[FactSpec],
+    facts: dict[str, Fact],
+    deadline: float,
+    resolution: Resolution,
 ) -> dict[str, Fact]:
     """Run the network probes of ``specs`` from the scanner, in dependency order, each
-    bounded by its own timeout and the host's deadline."""
+    against the resolved address and bounded by its own timeout and the host's deadline."""
     gathered = dict(facts)
     for spec in _in_dependency_order([s for s in specs if s.kind == "probe"]):
+        if resolution.address is None:
+            gathered[spec.name] = _failed(spec.name, resolution.error or "no address")
+            continue
+        blocked = _blocked(spec, gathered)
+        if blocked:
+            gathered[spec.name] = _failed(spec.name, blocked)
+            continue
         ctx = ProbeContext(
             name=target.name,
-            address=target.address or target.name,
+            address=resolution.address,
+            hostname=resolution.hostname,
             tags=target.tags,
             settings=target.network,
-            facts=dict(gathered),
+            facts=_inputs(spec, gathered),
             deadline=min(deadline, time.monotonic() + spec.timeout),
         )
         try:
             gathered[spec.name] = Fact(spec.name, spec.probe(ctx))
         except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}".encode()
-            gathered[spec.name] = Fact(spec.name, b"", message, exit_status=1)
+            gathered[spec.name] = _failed(spec.name, f"{type(exc).__name__}: {exc}")
     return {k: v for k, v in gathered.items() if k not in facts}
 
 
@@ -102,16 +137,17 @@ def _in_dependency_order(specs: list[FactSpec]) -> list[FactSpec]:
 
 
 def derive_facts(facts: dict[str, Fact], specs: list[FactSpec]) -> dict[str, Fact]:
-    """The derived facts of ``specs``, computed from the collected ``facts``."""
+    """The derived facts of ``specs``, computed from the collected ``facts`` they declare
+    (a derived fact reads its sources' exit statuses itself: an rpm query failing on a
+    Debian host is an input, not a reason to skip)."""
     derived = {}
     for spec in specs:
         if not spec.derived or not all(r in facts for r in spec.requires):
             continue
         try:
-            derived[spec.name] = Fact(spec.name, spec.derive(facts))
+            derived[spec.name] = Fact(spec.name, spec.derive(_inputs(spec, facts)))
         except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}".encode()
-            derived[spec.name] = Fact(spec.name, b"", message, exit_status=1)
+            derived[spec.name] = _failed(spec.name, f"{type(exc).__name__}: {exc}")
     return derived
 
 
@@ -129,16 +165,57 @@ def _secret(env_name: str | None, fallback: str | None, what: str) -> str | None
     return value
 
 
-def _transport(target: Target, options: EngineOptions) -> Transport:
+@functools.lru_cache(maxsize=8)
+def _ssh_config(path: Path | None, mtime_ns: int) -> paramiko.SSHConfig | None:
+    """Parsed once per scan, not once per host (``mtime_ns`` invalidates the cache)."""
+    return load_ssh_config(path)
+
+
+def resolve_target(target: Target, options: EngineOptions) -> Resolution:
+    """The one resolution of ``target`` that the transport and every probe use."""
+    path = options.ssh.ssh_config
+    mtime = path.stat().st_mtime_ns if path is not None and path.is_file() else 0
+    try:
+        config = _ssh_config(path, mtime) if target.transport != "local" else None
+    except ResolveError as exc:
+        raise TransportError("config", str(exc)) from None
+    return resolve(
+        target.name,
+        target.address,
+        config,
+        port=target.port,
+        user=target.user,
+        keys=target.keys,
+        proxy_jump=target.proxy_jump,
+    )
+
+
+def _transport(
+    target: Target, resolution: Resolution, options: EngineOptions, deadline: float
+) -> Transport:
     if target.transport == "local":
         return LocalTransport()
+    if resolution.error and not resolution.via_jump:
+        port = resolution.endpoint.port
+        raise TransportError("unreachable", f"{target.name} (port {port}): {resolution.error}")
     password = _secret(target.password_env, options.ssh.password, "password")
-    return SshTransport(target, options.ssh, password)
+    return SshTransport(
+        target.name,
+        resolution.endpoint,
+        resolution.address,
+        options.ssh,
+        connect_timeout=target.connect_timeout,
+        deadline=deadline,
+        deadline_label=f"{target.timeout:g}s per host",
+        password=password,
+    )
 
 
 def audit_host(
     target: Target, specs: list[FactSpec], policy: Policy, options: EngineOptions
 ) -> HostScan:
+    """Everything about one host, within its deadline. Whatever goes wrong becomes this
+    host's ``error`` (with a category from :data:`hygie.transports.base.CATEGORIES`)."""
     host = HostScan(
         name=target.name,
         address=target.display_address,
@@ -149,23 +226,32 @@ def audit_host(
     deadline = time.monotonic() + target.timeout
     transport: Transport | None = None
     try:
+        resolution = resolve_target(target, options)
+        if target.transport != "local":
+            host.facts[RESOLUTION_FACT] = Fact(RESOLUTION_FACT, resolution.to_json())
+            host.address = resolution.address or host.address
         privilege = Privilege(
             target.become,
             _secret(target.become_password_env, options.become_password, "sudo password"),
         )
         shell_specs = [s for s in specs if s.kind == "shell"]
         if target.transport != "none":
-            transport = _transport(target, options)
+            transport = _transport(target, resolution, options, deadline)
             transport.connect()
+            where = getattr(transport, "where", "local")
             remaining = max(1.0, deadline - time.monotonic())
-            collected = collect(transport, shell_specs, privilege, remaining)
-            host.facts, host.uid = collected.facts, collected.uid
-        host.facts |= probe_facts(target, specs, host.facts, deadline)
+            collected = collect(
+                transport, shell_specs, privilege, remaining,
+                where=where, deadline_label=f"{target.timeout:g}s per host",
+            )  # fmt: skip
+            host.facts |= collected.facts
+            host.uid = collected.uid
+        host.facts |= probe_facts(target, specs, host.facts, deadline, resolution)
         host.facts |= derive_facts(host.facts, specs)
     except TransportError as exc:
         host.error = str(exc)
     except Exception as exc:  # never let one host take the scan down
-        host.error = f"internal: {type(exc).__name__}: {exc}"
+        host.error = f"internal: {type(exc).__name__}: {printable(str(exc))}"
     finally:
         if transport is not None:
             host.connections, host.execs = transport.connections, transport.execs

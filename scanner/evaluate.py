@@ -40,7 +40,6 @@ def evaluate_host(
     registry = all_checks()
     privileged_facts = {name for name, spec in all_facts().items() if spec.privileged}
     family = host_family(facts)
-    view = Facts(facts, privileged=privileged)
     results = []
     for selection in policy.selections.values():
         meta = registry[selection.check_id]
@@ -56,6 +55,9 @@ def evaluate_host(
                 f"needs root to read {', '.join(needs_root)}: scan with become: sudo",
             )
         else:
+            # The check sees only the facts it declares: one that reads another would pass
+            # with the full policy and break when selected alone.
+            view = Facts({n: facts[n] for n in meta.facts if n in facts}, privileged=privileged)
             verdict = _run_check(meta, view, family, selection.params)
         results.append(
             Result(

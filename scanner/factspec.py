@@ -7,11 +7,12 @@ script from the union. Specs are discovered, never listed by hand.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import pkgutil
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,21 @@ class FactSpec:
     It must only read: hygie never changes a target. ``timeout`` 0 means the command only
     reads files and cannot hang (it then runs without its own timer). ``privileged`` says
     the output is incomplete without root (the check then reports ``error`` rather than a
-    wrong verdict when the host was scanned without ``become``).
+    wrong verdict when the host was scanned without ``become``). ``tools`` are commands
+    the fact cannot do without on any supported system: a host lacking one is ``partial``.
+
+    ``requires`` are the facts this one reads (a probe's or a derived fact's inputs): the
+    engine gathers them whenever this fact is needed, runs them first, and hands this fact
+    only those; if one of them failed, this fact fails with that reason instead of running
+    on nothing. ``setting_keys`` are the ``network:`` inventory keys a probe reads and
+    ``settings`` parses them (raising ``ValueError`` that names ``network.<key>``), so the
+    inventory is validated when it is loaded, not when the probe runs.
+
+    A probe declares the TCP ports its protocol lives on that nmap must always scan
+    (``scan_ports``: nmap's top-1000 list has no DICOM or HL7 port) and the ``network:``
+    keys that list more of them (``port_settings``); ``version_probes`` False keeps nmap's
+    generic service probes off those ports (a clinical interface is identified by the
+    probe's own protocol exchange, never by a hundred unrelated payloads).
     """
 
     name: str
@@ -43,6 +58,12 @@ class FactSpec:
     requires: tuple[str, ...] = ()
     derive: Callable[[Mapping[str, Fact]], bytes] | None = None
     probe: Callable[[ProbeContext], bytes] | None = None
+    tools: tuple[str, ...] = ()
+    setting_keys: tuple[str, ...] = ()
+    settings: SettingsParser | None = None
+    scan_ports: tuple[int, ...] = ()
+    port_settings: tuple[str, ...] = ()
+    version_probes: bool = True
 
     @property
     def derived(self) -> bool:
@@ -57,11 +78,16 @@ class FactSpec:
         return "probe" if self.probe is not None else "shell"
 
 
+SettingsParser = Callable[[Mapping[str, Any], tuple[str, ...]], object]
+
+
 @dataclass(frozen=True)
 class ProbeContext:
-    """What a network probe knows about its target. ``settings`` are the host's
-    ``network:`` inventory values; ``facts`` the facts gathered before this probe (probes
-    run after the shell collection, in the order their ``requires`` impose)."""
+    """What a network probe knows about its target. ``address`` is the address the target
+    resolved to (the one every probe and the SSH transport use); ``hostname`` the name
+    that was resolved, None when the inventory gave an IP. ``settings`` are the host's
+    ``network:`` inventory values; ``facts`` exactly the facts the probe ``requires``,
+    each collected successfully."""
 
     name: str
     address: str
@@ -69,6 +95,7 @@ class ProbeContext:
     settings: Mapping[str, Any]
     facts: Mapping[str, Fact]
     deadline: float
+    hostname: str | None = None
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -85,13 +112,14 @@ def fact(
     privileged: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: int = DEFAULT_TIMEOUT,
+    tools: tuple[str, ...] = (),
 ) -> FactSpec:
     """Declare a fact; called at import time by the ``hygie.facts`` modules."""
     if not _NAME.match(name):
         raise ValueError(f"fact name {name!r} must be lower_snake_case")
     if name in _REGISTRY and _REGISTRY[name].command != command:
         raise ValueError(f"fact {name!r} declared twice with different commands")
-    spec = FactSpec(name, command, description, privileged, max_bytes, timeout)
+    spec = FactSpec(name, command, description, privileged, max_bytes, timeout, tools=tools)
     _REGISTRY[name] = spec
     return spec
 
@@ -118,21 +146,31 @@ def derived_fact(
 
 
 def probe_fact(
-    name: str, description: str, *, requires: tuple[str, ...] = (), timeout: int = 120
+    name: str,
+    description: str,
+    *,
+    requires: tuple[str, ...] = (),
+    timeout: int = 120,
+    setting_keys: tuple[str, ...] = (),
+    settings: SettingsParser | None = None,
+    scan_ports: tuple[int, ...] = (),
+    port_settings: tuple[str, ...] = (),
+    version_probes: bool = True,
 ) -> Callable[[Callable[[ProbeContext], bytes]], Callable[[ProbeContext], bytes]]:
     """Declare a fact gathered from the scanner over the network (nmap, TLS handshakes,
-    protocol probes). ``requires`` orders the probe after those probes and lets it read
-    their facts when the policy gathers them; it does not make the policy gather them.
-    The function returns the raw evidence bytes (nmap XML, a JSON
-    record of the handshake...) and must stay within ``ctx.remaining()`` and ``timeout``;
-    if it raises, the fact is recorded as failed (exit status 1, the error on stderr)."""
+    protocol probes). ``requires``: the facts it reads (see :class:`FactSpec`). The
+    function returns the raw evidence bytes (nmap XML, a JSON record of the handshake...)
+    and must stay within ``ctx.remaining()`` and ``timeout``; if it raises, the fact is
+    recorded as failed (exit status 1, the error on stderr)."""
 
     def register(func: Callable[[ProbeContext], bytes]):
         if not _NAME.match(name):
             raise ValueError(f"fact name {name!r} must be lower_snake_case")
         _REGISTRY[name] = FactSpec(
-            name, "", description, timeout=timeout, requires=requires, probe=func
-        )
+            name, "", description, timeout=timeout, requires=requires, probe=func,
+            setting_keys=setting_keys, settings=settings, scan_ports=scan_ports,
+            port_settings=port_settings, version_probes=version_probes,
+        )  # fmt: skip
         return func
 
     return register
@@ -177,3 +215,42 @@ def all_facts() -> dict[str, FactSpec]:
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"hygie.facts.{info.name}")
     return dict(_REGISTRY)
+
+
+def closure(names: Iterable[str], specs: Mapping[str, FactSpec]) -> set[str]:
+    """``names`` and everything they require, transitively."""
+    todo, seen = list(names), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in specs:
+            todo.extend(specs[name].requires)
+    return seen
+
+
+def network_setting_problems(
+    settings: Mapping[str, Any], tags: tuple[str, ...] = ()
+) -> list[tuple[str | None, str]]:
+    """What is wrong with a host's ``network:`` mapping, as (key, reason) pairs: keys no
+    probe reads (with the closest known key), then each probe's own parse of its keys."""
+    specs = [s for s in all_facts().values() if s.setting_keys or s.settings]
+    known = sorted({k for s in specs for k in s.setting_keys})
+    problems: list[tuple[str | None, str]] = []
+    for key in settings:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+            problems.append((key, f"network.{key}: unknown network setting{hint}"))
+    if problems:
+        return problems
+    for spec in specs:
+        if spec.settings is None:
+            continue
+        try:
+            spec.settings(settings, tags)
+        except ValueError as exc:
+            found = re.search(r"network\.([a-z_]+)", str(exc))
+            problems.append((found.group(1) if found else None, str(exc)))
+    return problems

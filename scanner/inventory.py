@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hygie.factspec import network_setting_problems
 from hygie.yamlfile import DataFileError, Node, check_keys, load_mapping
 
 HOST_VARS = {
@@ -173,8 +174,19 @@ def _vars(node: Node, source: str, what: str) -> dict[str, Any]:
         problem = _problem(key, value)
         if problem:
             raise InventoryError(source, child.line, f"{what}: {key}: {problem}")
+        if key == "network":
+            _check_network(child, value, source, what)
         values[key] = value
     return values
+
+
+def _check_network(node: Node, value: dict[str, Any], source: str, what: str) -> None:
+    """The ``network:`` keys as the probes that read them parse them: a typo
+    (``tls_port``) would otherwise silently leave the host "not applicable"."""
+    for key, reason in network_setting_problems(value)[:1]:
+        entries = node.value if isinstance(node.value, dict) else {}
+        line = entries[key].line if key in entries else node.line
+        raise InventoryError(source, line, f"{what}: {reason}")
 
 
 def _problem(key: str, value: Any) -> str | None:

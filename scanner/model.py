@@ -143,6 +143,12 @@ class HostScan:
     def duration(self) -> float:
         return max(0.0, self.finished - self.started)
 
+    @property
+    def error_category(self) -> str | None:
+        """The stable failure category (``banner``, ``auth``, ``partial``...) that starts
+        ``error``: what admins sort unassessed hosts by."""
+        return self.error.split(":", 1)[0] if self.error else None
+
 
 @dataclass
 class Scan:

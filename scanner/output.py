@@ -44,6 +44,7 @@ def scan_to_dict(scan: Scan) -> dict:
                 "transport": h.transport,
                 "family": h.family,
                 "error": h.error,
+                "error_category": h.error_category,
                 "uid": h.uid,
                 "tags": list(h.tags),
                 "duration_s": round(h.duration, 3),

@@ -48,12 +48,39 @@ _hy_fact() {{
   printf '{MARK} END %s %s\\n' "$1" "${{_hy_r##*@rc=}}"
 }}
 printf '{MARK} START {PROTOCOL} %s\\n' "$(id -u)"
+_hy_m=
+for _hy_t in {{tools}}; do command -v "$_hy_t" >/dev/null 2>&1 || _hy_m="$_hy_m $_hy_t"; done
+printf '{MARK} TOOLS%s\\n' "$_hy_m"
 """
+
+
+#: What every fact snippet may use: a host without one of them is only partly readable.
+BASE_TOOLS = ("awk", "cat", "date", "find", "grep", "head", "od", "sed", "stat", "uname")
+#: One of them lists the installed packages (Debian, RHEL families).
+PACKAGE_TOOLS = ("dpkg-query", "rpm")
+HEADER = f"{MARK} START ".encode()
+
+
+def _tools(specs: Iterable[FactSpec]) -> tuple[str, ...]:
+    declared = sorted({t for s in specs for t in s.tools})
+    return tuple(dict.fromkeys((*BASE_TOOLS, *PACKAGE_TOOLS, *declared)))
+
+
+def missing_essentials(missing: Iterable[str], specs: Iterable[FactSpec]) -> list[str]:
+    """The missing tools that leave the collection incomplete: any base tool, a tool a
+    selected fact declares, and a package lister when neither exists."""
+    missing = set(missing)
+    needed = set(BASE_TOOLS) | {t for s in specs for t in s.tools}
+    essential = missing & needed
+    if set(PACKAGE_TOOLS) <= missing:
+        essential |= set(PACKAGE_TOOLS)
+    return sorted(essential)
 
 
 def build_script(specs: Iterable[FactSpec]) -> str:
     """One POSIX-sh script that collects ``specs`` in order, each framed separately."""
-    lines = [_PRELUDE]
+    specs = list(specs)
+    lines = [_PRELUDE.replace("{tools}", " ".join(_tools(specs)))]
     for spec in sorted(specs, key=lambda s: s.name):
         lines.append(
             f"_hy_fact {spec.name} {spec.max_bytes + 1} {spec.timeout} {shlex.quote(spec.command)}"
@@ -71,9 +98,10 @@ class Collected:
     facts: dict[str, Fact]
     uid: int
     complete: bool
+    missing_tools: tuple[str, ...] = ()
 
 
-_LINE = re.compile(rf"^{re.escape(MARK)} (START|BEGIN|STDERR|END|DONE)(?: (.*))?$")
+_LINE = re.compile(rf"^{re.escape(MARK)} (START|TOOLS|BEGIN|STDERR|END|DONE)(?: (.*))?$")
 
 
 def parse_output(output: bytes, specs: Iterable[FactSpec]) -> Collected:
@@ -82,7 +110,10 @@ def parse_output(output: bytes, specs: Iterable[FactSpec]) -> Collected:
     A fact whose frame is cut off (the exec hit its deadline) is left out, so the checks
     that need it report ``error`` rather than judging partial text.
     """
+    specs = list(specs)
     caps = {s.name: s.max_bytes for s in specs}
+    known_tools = set(_tools(specs))
+    missing: tuple[str, ...] = ()
     facts: dict[str, Fact] = {}
     uid: int | None = None
     done = False
@@ -102,6 +133,8 @@ def parse_output(output: bytes, specs: Iterable[FactSpec]) -> Collected:
             if len(parts) != 2 or parts[0] != PROTOCOL or not parts[1].isdigit():
                 raise FrameError(f"unexpected collection header {line!r}")
             uid = int(parts[1])
+        elif kind == "TOOLS":
+            missing = tuple(t for t in arg.split() if t in known_tools)
         elif kind == "BEGIN":
             name, section, chunks = arg, "out", {"out": [], "err": []}
         elif kind == "STDERR" and name is not None:
@@ -115,7 +148,7 @@ def parse_output(output: bytes, specs: Iterable[FactSpec]) -> Collected:
             done = True
     if uid is None:
         raise FrameError("no collection header in the output (the script did not run)")
-    return Collected(facts, uid, done)
+    return Collected(facts, uid, done, missing)
 
 
 def _make_fact(name: str, chunks: dict[str, list[bytes]], rc: str, cap: int) -> Fact:

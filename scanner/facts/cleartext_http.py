@@ -114,17 +114,27 @@ def follow(address: str, port: int, path: str, deadline: float) -> list[dict[str
     return chain
 
 
+def _settings(settings: Mapping[str, Any], tags: tuple[str, ...] = ()) -> float:
+    """Validates the probe's keys; returns the per-endpoint time limit."""
+    _paths(settings)
+    port_list(settings, "http_ports")
+    limit = settings.get("http_timeout", DEFAULT_ENDPOINT_TIMEOUT)
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 < limit <= 600:
+        raise SettingsError("network.http_timeout must be a number of seconds (0-600)")
+    return limit
+
+
 @probe_fact(
     "http_cleartext",
     "plain-HTTP endpoints: GET / (and network.http_paths), same-host redirects followed",
     requires=("nmap_services",),
     timeout=300,
+    setting_keys=("http_paths", "http_ports", "http_timeout"),
+    settings=_settings,
 )
 def probe_http_cleartext(ctx: ProbeContext) -> bytes:
     address = target_address(ctx.address)
-    limit = ctx.settings.get("http_timeout", DEFAULT_ENDPOINT_TIMEOUT)
-    if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 < limit <= 600:
-        raise SettingsError("network.http_timeout must be a number of seconds (0-600)")
+    limit = _settings(ctx.settings)
     endpoints = []
     for port in http_ports(ctx):
         for path in _paths(ctx.settings):

@@ -53,6 +53,10 @@ WATCHDOG_GRACE = 1.0
 DICOM_PORTS = (104, 11112)
 DICOM_TLS_PORTS = (2762,)  # DICOM over TLS (PS3.15 annex B); certificates: the TLS audit
 HL7_PORTS = (2575,)
+#: Scanned by nmap (none is in its top-1000 list) and probed when found open: 2761 (DICOM
+#: over TLS, ISCL), Orthanc's DICOM (4242) and HTTP/DICOMweb (8042) ports.
+ORTHANC_DICOM_PORTS = (2761, 4242)
+ORTHANC_HTTP_PORTS = (8042,)
 NMAP_DICOM = frozenset({"dicom", "acr-nema"})
 NMAP_HL7 = frozenset({"hl7"})
 NMAP_HTTP = frozenset({"http", "https", "http-alt", "https-alt", "http-proxy"})
@@ -73,6 +77,13 @@ def _port_list(settings: Mapping[str, Any], key: str) -> tuple[int, ...]:
     return tuple(port for _, port in ports)
 
 
+def _dicom_settings(settings: Mapping[str, Any], tags: tuple[str, ...] = ()) -> None:
+    for key in ("dicom_ports", "dicom_tls_ports"):
+        _port_list(settings, key)
+    for key in ("dicom_ae_title", "dicom_calling_ae"):
+        _ae_title(settings, key)
+
+
 def _ae_title(settings: Mapping[str, Any], key: str) -> str | None:
     value = settings.get(key)
     if value is None:
@@ -82,16 +93,24 @@ def _ae_title(settings: Mapping[str, Any], key: str) -> str | None:
     return value.strip()
 
 
-def _fhir_urls(ctx: ProbeContext) -> tuple[str, ...]:
-    """Configured FHIR base URLs; each must point at this target (probes never leave it)."""
-    value = ctx.settings.get("fhir_base_urls", [])
+def _fhir_url_list(settings: Mapping[str, Any], tags: tuple[str, ...] = ()) -> list[str]:
+    value = settings.get("fhir_base_urls", [])
     if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
         raise SettingsError(f"network.fhir_base_urls must be a list of URLs, got {value!r}")
     for url in value:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SettingsError(f"network.fhir_base_urls: {url!r} is not an http(s) URL")
-        if parts.hostname not in (ctx.address.lower(), ctx.name.lower()):
+    return value
+
+
+def _fhir_urls(ctx: ProbeContext) -> tuple[str, ...]:
+    """Configured FHIR base URLs; each must point at this target (probes never leave it)."""
+    value = _fhir_url_list(ctx.settings)
+    names = {ctx.address.lower(), ctx.name.lower(), (ctx.hostname or ctx.name).lower()}
+    for url in value:
+        parts = urlsplit(url)
+        if parts.hostname not in names:
             raise SettingsError(
                 f"network.fhir_base_urls: {url!r} does not point at this target "
                 f"({ctx.name} / {ctx.address}); probes only talk to the target"
@@ -103,12 +122,9 @@ def _fhir_urls(ctx: ProbeContext) -> tuple[str, ...]:
 
 
 def _nmap_ports(ctx: ProbeContext) -> tuple[Port, ...]:
-    """Open TCP ports nmap found, when the policy ran it (nothing otherwise: the probes
-    then rely on default and configured ports)."""
-    fact = ctx.facts.get(NMAP_FACT)
-    if fact is None or not fact.ok or not fact.stdout:
-        return ()
-    return parse_nmap_services(fact.stdout).open_tcp()
+    """Open TCP ports nmap found (the engine runs nmap first and never hands a probe a
+    failed scan)."""
+    return parse_nmap_services(ctx.facts[NMAP_FACT].stdout).open_tcp()
 
 
 def _sources(*groups: tuple[str, tuple[int, ...]]) -> dict[int, list[str]]:
@@ -342,6 +358,11 @@ def _dicom_endpoint(
     "called AE titles on the DICOM ports (JSON transcript)",
     requires=(NMAP_FACT,),
     timeout=90,
+    setting_keys=("dicom_ports", "dicom_tls_ports", "dicom_ae_title", "dicom_calling_ae"),
+    settings=_dicom_settings,
+    scan_ports=(*DICOM_PORTS, *DICOM_TLS_PORTS, *ORTHANC_DICOM_PORTS),
+    port_settings=("dicom_ports", "dicom_tls_ports"),
+    version_probes=False,
 )
 def probe_dicom(ctx: ProbeContext) -> bytes:
     nmap = _nmap_ports(ctx)
@@ -456,6 +477,11 @@ def parse_dicom(raw: str | bytes) -> list[DicomEndpoint]:
     "TLS handshake attempts (never an HL7 message) on the HL7 MLLP ports (JSON transcript)",
     requires=(NMAP_FACT,),
     timeout=60,
+    setting_keys=("hl7_ports",),
+    settings=lambda settings, tags=(): _port_list(settings, "hl7_ports"),
+    scan_ports=HL7_PORTS,
+    port_settings=("hl7_ports",),
+    version_probes=False,
 )
 def probe_hl7(ctx: ProbeContext) -> bytes:
     ports = _sources(
@@ -637,6 +663,9 @@ def _discovered_bases(ctx: ProbeContext, configured: tuple[str, ...]) -> dict[st
     "configured FHIR base URLs and the HTTP services nmap found (JSON transcript)",
     requires=(NMAP_FACT,),
     timeout=90,
+    setting_keys=("fhir_base_urls",),
+    settings=_fhir_url_list,
+    scan_ports=ORTHANC_HTTP_PORTS,
 )
 def probe_fhir(ctx: ProbeContext) -> bytes:
     configured = _fhir_urls(ctx)

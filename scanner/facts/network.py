@@ -40,9 +40,6 @@ from defusedxml import ElementTree
 
 from hygie.factspec import ProbeContext, probe_fact
 
-#: DICOM (104, 11112; 2761/2762 DICOM over TLS), HL7 MLLP (2575), Orthanc (4242 DICOM,
-#: 8042 HTTP/DICOMweb): absent from nmap's top-1000 list, always scanned.
-HEALTH_PORTS = (104, 2575, 2761, 2762, 11112, 4242, 8042)
 #: The ports the network checks judge (cleartext logins, r-services, databases and caches,
 #: RDP, SMB, VNC): 6379, 9200 and 27017 are not in nmap's top-1000 list either.
 AUDITED_PORTS = (21, 23, 139, 445, 512, 513, 514, 1433, 3306, 3389, 5432, 5900, 6379, 9200,
@@ -53,6 +50,7 @@ DEFAULT_UDP_PORTS = (161,)
 #: nmap run on those ports only (loading NSE for every port costs seconds of CPU each).
 SCRIPTS = {"vnc": "vnc-info", "snmp": "snmp-sysdescr"}
 VERSION_WORKERS = 4
+QUIET_NOTE = "not version-probed: a clinical protocol port, identified by hygie's own probe"
 FORMAT = "hygie-nmap/1"
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$")
@@ -194,9 +192,36 @@ def scan_flags(cfg: ScanSettings, privileged: bool) -> list[str]:
     return flags
 
 
-def discovery_argv(address: str, cfg: ScanSettings, privileged: bool, budget: float) -> list[str]:
+@dataclass(frozen=True)
+class ProbePorts:
+    """What the other probes declare (:class:`hygie.factspec.FactSpec`): the ports nmap
+    always scans for them, and those it must not version-probe. Read from every registered
+    probe, not only the selected ones, so any subset of checks scans the same ports."""
+
+    scanned: frozenset[int] = frozenset()
+    quiet: frozenset[int] = frozenset()
+
+    @classmethod
+    def declared(cls, settings: Mapping[str, Any]) -> ProbePorts:
+        from hygie.factspec import all_facts
+
+        scanned: set[int] = set()
+        quiet: set[int] = set()
+        for spec in all_facts().values():
+            ports = set(spec.scan_ports)
+            for key in spec.port_settings:
+                ports |= {p for proto, p in port_list(settings, key) or () if proto == "tcp"}
+            scanned |= ports
+            if not spec.version_probes:
+                quiet |= ports
+        return cls(frozenset(scanned), frozenset(quiet))
+
+
+def discovery_argv(
+    address: str, cfg: ScanSettings, privileged: bool, budget: float, probes: ProbePorts
+) -> list[str]:
     tcp = list(cfg.tcp_ports) if cfg.tcp_ports is not None else top_tcp_ports(cfg.top_ports)
-    tcp = sorted({*tcp, *HEALTH_PORTS, *AUDITED_PORTS})
+    tcp = sorted({*tcp, *probes.scanned, *AUDITED_PORTS})
     ports = "T:" + ",".join(map(str, tcp))
     udp = privileged and cfg.udp_ports
     if udp:
@@ -248,7 +273,9 @@ def run_nmap(argv: list[str], timeout: float, phase: str, **extra: Any) -> dict[
     return record
 
 
-def scan_host(address: str, cfg: ScanSettings, deadline: float) -> dict[str, Any]:
+def scan_host(
+    address: str, cfg: ScanSettings, deadline: float, probes: ProbePorts = ProbePorts()
+) -> dict[str, Any]:
     """Both phases against one address, within ``deadline`` (time.monotonic())."""
     address = target_address(address)
     privileged = _privileged()
@@ -261,14 +288,17 @@ def scan_host(address: str, cfg: ScanSettings, deadline: float) -> dict[str, Any
         budget = min(budget, cfg.host_timeout)
     if budget < 3:
         raise TimeoutError("no time left for nmap discovery")
-    discovery = run_nmap(discovery_argv(address, cfg, privileged, budget), budget + 2, "discovery")
+    argv = discovery_argv(address, cfg, privileged, budget, probes)
+    discovery = run_nmap(argv, budget + 2, "discovery")
     runs = [discovery]
     if discovery["timed_out"] or discovery["exit_status"] != 0:
         detail = discovery["stderr"].strip().splitlines()[-1:] or ["timed out"]
         raise RuntimeError(f"nmap discovery of {address} failed after "
                            f"{discovery['seconds']:.0f}s: {detail[0]}")  # fmt: skip
+    scanned_host(discovery, address)
     if cfg.version_detection and not cfg.safe:
-        open_ports = [(p.protocol, p.port) for p in _ports(discovery["xml"]) if p.state == "open"]
+        open_ports = [(p.protocol, p.port) for p in _ports(discovery["xml"]) if p.state == "open"
+                      and not (p.protocol == "tcp" and p.port in probes.quiet)]  # fmt: skip
 
         def detect(item: tuple[str, int]) -> list[dict[str, Any]]:
             protocol, port = item
@@ -290,17 +320,35 @@ def scan_host(address: str, cfg: ScanSettings, deadline: float) -> dict[str, Any
         with ThreadPoolExecutor(max_workers=VERSION_WORKERS) as pool:
             runs += [run for done in pool.map(detect, open_ports) for run in done]
     return {"format": FORMAT, "address": address, "privileged": privileged,
-            "safe_mode": cfg.safe, "runs": runs}  # fmt: skip
+            "safe_mode": cfg.safe, "not_version_probed": sorted(probes.quiet),
+            "runs": runs}  # fmt: skip
+
+
+#: The ``network:`` keys of the nmap probe (see :class:`ScanSettings`).
+SCAN_KEYS = ("ports", "udp_ports", "top_ports", "scan_type", "timing", "max_rate",
+             "host_timeout", "version_detection", "version_timeout", "version_intensity",
+             "safe", "safe_rate")  # fmt: skip
+PORT_POLICY_KEYS = ("allowed_ports", "forbidden_ports")
+
+
+def _port_policy(settings: Mapping[str, Any], tags: tuple[str, ...] = ()) -> dict[str, Any]:
+    policy = {}
+    for key in PORT_POLICY_KEYS:
+        ports = port_list(settings, key)
+        policy[key] = None if ports is None else [f"{p}/{proto}" for proto, p in ports]
+    return policy
 
 
 @probe_fact(
     "nmap_services",
     "nmap port discovery then per-port service detection (raw XML of every run, with argv)",
     timeout=3600,
+    setting_keys=SCAN_KEYS,
+    settings=ScanSettings.from_settings,
 )
 def probe_nmap_services(ctx: ProbeContext) -> bytes:
     cfg = ScanSettings.from_settings(ctx.settings, ctx.tags)
-    record = scan_host(ctx.address, cfg, ctx.deadline)
+    record = scan_host(ctx.address, cfg, ctx.deadline, ProbePorts.declared(ctx.settings))
     return json.dumps(record, indent=1).encode()
 
 
@@ -308,15 +356,13 @@ def probe_nmap_services(ctx: ProbeContext) -> bytes:
     "network_port_policy",
     "the host's allowed/forbidden ports from the inventory (network: settings)",
     timeout=5,
+    setting_keys=PORT_POLICY_KEYS,
+    settings=_port_policy,
 )
 def probe_port_policy(ctx: ProbeContext) -> bytes:
     """No packet is sent: the inventory's port policy, recorded with the scan so that
     checks stay pure and an offline re-evaluation judges against the same policy."""
-    policy = {}
-    for key in ("allowed_ports", "forbidden_ports"):
-        ports = port_list(ctx.settings, key)
-        policy[key] = None if ports is None else [f"{p}/{proto}" for proto, p in ports]
-    return json.dumps(policy, sort_keys=True).encode()
+    return json.dumps(_port_policy(ctx.settings), sort_keys=True).encode()
 
 
 # -- parsing (pure) -------------------------------------------------------------------------
@@ -396,6 +442,26 @@ def _ports(xml: str) -> list[Port]:
     return out
 
 
+def scanned_host(run: Mapping[str, Any], address: str) -> None:
+    """Raise unless the nmap run demonstrably scanned ``address``: one host up, with that
+    address, and its port states. nmap exits 0 when it resolved nothing ("Failed to
+    resolve") or found the host down, and an empty port list must then never read as
+    "no service reachable"."""
+    root = ElementTree.fromstring((run.get("xml") or "<nmaprun/>").encode())
+    hosts = root.findall("./host")
+    addresses = {a.get("addr") for h in hosts for a in h.iterfind("address")}
+    up = [h for h in hosts if (h.find("status") is not None and
+                               h.find("status").get("state") == "up")]  # fmt: skip
+    said = "; ".join(line for line in (run.get("stderr") or "").splitlines() if line.strip())
+    if address not in addresses or not up:
+        raise RuntimeError(
+            f"nmap did not scan {address}: {len(up)} host(s) up, addresses seen "
+            f"{sorted(a for a in addresses if a) or 'none'}{f' ({said[:200]})' if said else ''}"
+        )
+    if up[0].find("ports") is None:
+        raise RuntimeError(f"nmap reported no port states for {address}")
+
+
 def _scanned_udp(argv: list[str]) -> tuple[int, ...]:
     if "-sU" not in argv:
         return ()
@@ -412,6 +478,7 @@ def parse_nmap_services(raw: bytes | str) -> NmapServices:
         raise ValueError(f"not a {FORMAT} record")
     runs = doc["runs"]
     discovery = next(r for r in runs if r["phase"] == "discovery")
+    scanned_host(discovery, doc["address"])
     ports = {p.label: p for p in _ports(discovery["xml"])}
     versions = [r for r in runs if r["phase"] == "version"]
     for run in versions:
@@ -428,6 +495,10 @@ def parse_nmap_services(raw: bytes | str) -> NmapServices:
             ports[label] = replace(ports[label], version_note=why)
         elif found[0].state == "open":
             ports[label] = found[0]
+    quiet = set(doc.get("not_version_probed", ()))
+    for label, port in list(ports.items()):
+        if port.protocol == "tcp" and port.port in quiet and port.state == "open":
+            ports[label] = replace(port, version_note=QUIET_NOTE)
     for run in (r for r in runs if r["phase"] == "scripts" and r["xml"]):
         found = [p for p in _ports(run["xml"]) if p.label == run["port"] and p.scripts]
         if found and run["port"] in ports:

@@ -21,6 +21,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,17 +147,26 @@ def probe_port(address: str, port: int, deadline: float) -> dict[str, Any]:
     return record
 
 
+def _settings(settings: Mapping[str, Any], tags: tuple[str, ...] = ()) -> float:
+    """Validates the probe's keys; returns the per-port time limit."""
+    port_list(settings, "ssh_ports")
+    limit = settings.get("ssh_timeout", DEFAULT_PORT_TIMEOUT)
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 < limit <= 600:
+        raise SettingsError("network.ssh_timeout must be a number of seconds (0-600)")
+    return limit
+
+
 @probe_fact(
     "ssh_wire",
     "SSH ports: identification line, raw server KEXINIT, auth methods offered to 'none'",
     requires=("nmap_services",),
     timeout=300,
+    setting_keys=("ssh_ports", "ssh_timeout"),
+    settings=_settings,
 )
 def probe_ssh_wire(ctx: ProbeContext) -> bytes:
     address = target_address(ctx.address)
-    limit = ctx.settings.get("ssh_timeout", DEFAULT_PORT_TIMEOUT)
-    if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 < limit <= 600:
-        raise SettingsError("network.ssh_timeout must be a number of seconds (0-600)")
+    limit = _settings(ctx.settings)
     endpoints = [
         probe_port(address, port, min(ctx.deadline, time.monotonic() + limit))
         for port in ssh_ports(ctx)

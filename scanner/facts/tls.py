@@ -226,26 +226,24 @@ def endpoints_from_nmap(raw: bytes) -> list[EndpointSpec]:
     return found
 
 
-def plan_endpoints(
-    nmap: tuple[bytes, int | None] | None, settings: TlsSettings
-) -> tuple[list[EndpointSpec], str]:
+def plan_endpoints(nmap: bytes, settings: TlsSettings) -> tuple[list[EndpointSpec], str]:
     """The endpoints to audit (inventory entries win on a shared port) and a note saying
-    where they came from. ``nmap`` is the nmap fact's (stdout, exit status) or None."""
-    by_port = {}
-    if nmap is None:
-        note = "nmap_services not gathered: inventory tls_ports only"
-    elif nmap[1] != 0:
-        note = "nmap_services failed: inventory tls_ports only"
-    else:
-        by_port = {e.port: e for e in endpoints_from_nmap(nmap[0])}
-        note = f"nmap_services: {len(by_port)} TLS or STARTTLS port(s)"
+    where they came from. ``nmap`` is the nmap fact, which the engine guarantees ran."""
+    by_port = {e.port: e for e in endpoints_from_nmap(nmap)}
+    note = f"nmap_services: {len(by_port)} TLS or STARTTLS port(s)"
     by_port |= {e.port: e for e in settings.ports}
-    if nmap is not None and nmap[1] != 0 and not settings.ports:
-        raise RuntimeError("nmap_services failed and network.tls_ports is empty: nothing to audit")
     return [by_port[p] for p in sorted(by_port)], note
 
 
 # --------------------------------------------------------------------------- probe
+
+
+TLS_KEYS = ("tls_ports", "tls_hostname", "ca_bundle", "tls_timeout", "tls_endpoint_timeout",
+            "tls_connections")  # fmt: skip
+
+
+def _settings(settings: Mapping[str, Any], tags: tuple[str, ...] = ()) -> TlsSettings:
+    return TlsSettings.from_mapping(settings, "0.0.0.0")
 
 
 @probe_fact(
@@ -253,13 +251,12 @@ def plan_endpoints(
     "sslyze audit of every TLS endpoint of the host (JSON: one sslyze result per port)",
     requires=(NMAP_FACT,),
     timeout=180,
+    setting_keys=TLS_KEYS,
+    settings=_settings,
 )
 def tls_scan(ctx: ProbeContext) -> bytes:
-    settings = TlsSettings.from_mapping(ctx.settings, ctx.address)
-    nmap = ctx.facts.get(NMAP_FACT)
-    planned, note = plan_endpoints(
-        None if nmap is None else (nmap.stdout, nmap.exit_status), settings
-    )
+    settings = TlsSettings.from_mapping(ctx.settings, ctx.hostname or ctx.address)
+    planned, note = plan_endpoints(ctx.facts[NMAP_FACT].stdout, settings)
     scanned_at = datetime.now(UTC)
     doc: dict[str, Any] = {
         "format": FORMAT,

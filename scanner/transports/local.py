@@ -6,6 +6,8 @@ import subprocess
 
 from hygie.transports.base import ExecResult
 
+_STDERR_CAP = 65536
+
 
 class LocalTransport:
     def __init__(self) -> None:
@@ -15,7 +17,16 @@ class LocalTransport:
     def connect(self) -> None:
         self.connections += 1
 
-    def run(self, command: str, stdin: bytes | None, timeout: float, max_bytes: int) -> ExecResult:
+    def run(
+        self,
+        command: str,
+        stdin: bytes | None,
+        timeout: float,
+        max_bytes: int,
+        header: tuple[bytes, int] | None = None,
+    ) -> ExecResult:
+        """``header`` is not needed here: no login shell or ForceCommand stands between
+        hygie and its own script on the local machine."""
         self.execs += 1
         try:
             proc = subprocess.run(
@@ -27,7 +38,9 @@ class LocalTransport:
             )
         except subprocess.TimeoutExpired as exc:
             return ExecResult(exc.stdout or b"", exc.stderr or b"", None, timed_out=True)
-        return ExecResult(proc.stdout[:max_bytes], proc.stderr[:65536], proc.returncode)
+        if len(proc.stdout) > max_bytes:
+            return ExecResult(proc.stdout[:max_bytes], proc.stderr[:_STDERR_CAP], None, capped=True)
+        return ExecResult(proc.stdout, proc.stderr[:_STDERR_CAP], proc.returncode)
 
     def close(self) -> None:
         pass

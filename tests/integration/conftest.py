@@ -43,7 +43,8 @@ def write_inventory(lab: Lab, path: Path, other_key: Path) -> None:
     hosts["weak-logs"] = {"address": lab.address("weak-logs"),
                           "become_password_env": "HYGIE_LAB_SUDO_PASSWORD"}  # fmt: skip
     hosts["wrong-key"] = {"address": lab.address("wrong-key"), "key": str(other_key)}
-    hosts["unreachable"] = {"address": lab.unused_address(), "connect_timeout": 3}
+    # Longer than the kernel's 3 s of unanswered ARP, which then says "no route to host".
+    hosts["unreachable"] = {"address": lab.unused_address(), "connect_timeout": 6}
     hosts["tarpit"] = {"address": lab.address("weak-net"), "port": TARPIT_PORT,
                        "connect_timeout": 3}  # fmt: skip
     inventory = {

@@ -26,11 +26,12 @@ import yaml
 
 from hygie.facts import health_protocols
 from hygie.facts.health_protocols import probe_dicom, probe_fhir
-from hygie.facts.network import FORMAT
 from hygie.factspec import ProbeContext
 from hygie.model import Fact
 from tests.integration.conftest import HYGIE, load_results
 from tests.lab import Lab, LabHost, skip_unless_lab
+from tests.unit.nmap_records import nmap_fact as nmap_fact_unit
+from tests.unit.nmap_records import nmap_record
 
 pytestmark = pytest.mark.lab
 
@@ -216,10 +217,13 @@ def test_no_hl7_message_was_ever_sent(scan, health):
 
 
 def test_fhir_requests_were_anonymous_gets_on_the_three_paths(scan, health):
+    """hygie's own requests (nmap's service detection, which the full network policy runs
+    too, also fetches a few paths of every HTTP port it finds)."""
     for host in ("ie-weak", "health-good"):
-        requests = health.requests(host, "fhir.log")
+        every = health.requests(host, "fhir.log")
+        assert not any(r["authorization"] for r in every)
+        requests = [r for r in every if r["agent"] == "hygie-audit"]
         assert {r["method"] for r in requests} == {"GET"}
-        assert not any(r["authorization"] for r in requests)
         assert {r["path"] for r in requests} == {
             "/fhir/metadata", "/fhir/Patient?_summary=count",
             "/fhir/.well-known/smart-configuration",
@@ -248,10 +252,7 @@ def nmap_fact(address: str, ports: list[tuple[int, str, bool]]) -> Fact:
         f'<service name="{name}"{tunnel if tls else ""} method="probed"/></port>'
         for p, name, tls in ports
     )
-    xml = f'<?xml version="1.0"?><nmaprun><host><ports>{rows}</ports></host></nmaprun>'
-    record = {"format": FORMAT, "address": address, "privileged": True, "safe_mode": False,
-              "runs": [{"phase": "discovery", "argv": ["nmap"], "xml": xml}]}  # fmt: skip
-    return Fact("nmap_services", json.dumps(record).encode())
+    return Fact("nmap_services", nmap_record(rows, address, argv=["nmap"]))
 
 
 def test_nmap_services_drive_the_probes_without_settings(health):
@@ -305,7 +306,8 @@ def test_a_trickling_peer_is_cut_by_the_watchdog(monkeypatch):
     settings = {"fhir_base_urls": [f"http://127.0.0.1:{port}/fhir"]}
     started = time.monotonic()
     try:
-        record = json.loads(probe_fhir(ProbeContext("lo", "127.0.0.1", (), settings, {},
+        facts = nmap_fact_unit(address="127.0.0.1")
+        record = json.loads(probe_fhir(ProbeContext("lo", "127.0.0.1", (), settings, facts,
                                                     time.monotonic() + 30)))  # fmt: skip
     finally:
         stop.set()

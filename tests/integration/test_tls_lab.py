@@ -129,7 +129,8 @@ def test_the_fact_records_scan_time_and_the_trust_store_used(tls_scan):
 def test_tarpit_costs_its_own_time_limit_and_reads_as_error(tls_scan):
     _, hosts, _ = tls_scan
     tarpit = hosts["tls-tarpit"]
-    assert tarpit["duration_s"] < 20  # tls_endpoint_timeout 10 s, plus the sslyze child
+    # nmap's version_timeout 5 s, then tls_endpoint_timeout 10 s, plus the sslyze child
+    assert tarpit["duration_s"] < 25
     results = by_check(tarpit)
     # addressed by IP without network.tls_hostname: the name check has nothing to judge
     assert results.pop("tls_certificate_hostname")["status"] == "not_applicable"

@@ -46,6 +46,7 @@ def test_probes_run_in_dependency_order_and_failures_are_recorded():
 
     from hygie.engine import probe_facts
     from hygie.inventory import Target
+    from hygie.resolve import resolve
 
     seen = []
 
@@ -63,7 +64,9 @@ def test_probes_run_in_dependency_order_and_failures_are_recorded():
         FactSpec("ports", "", "d", probe=ports),
     ]
     target = Target(name="pacs", address="198.18.0.9", network={"tls_ports": [443]})
-    facts = probe_facts(target, specs, {}, time.monotonic() + 30)
+    facts = probe_facts(
+        target, specs, {}, time.monotonic() + 30, resolve("pacs", "198.18.0.9", None)
+    )
     assert seen == ["ports", "tls"]
     assert facts["ports"].ok and facts["tls"].exit_status == 1
     assert b"handshake timed out" in facts["tls"].stderr
@@ -76,11 +79,11 @@ def test_network_only_targets_get_not_applicable_for_host_checks():
     assert {r.status for r in results} == {Status.NOT_APPLICABLE}
 
 
-def test_a_probe_orders_after_what_it_requires_without_pulling_it_in():
+def test_a_probe_pulls_in_what_it_requires():
+    """A TLS-only policy gathers nmap's services: without them it would audit nothing."""
     from hygie.policy import Policy
 
     base = load_policy("network")
     only_tls = {k: v for k, v in base.selections.items() if k.startswith("tls_")}
     names = {s.name for s in needed_facts(Policy("tls-only", "1", "", base.sources, only_tls))}
-    assert "tls_scan" in names and "nmap_services" not in names
-    assert "nmap_services" in {s.name for s in needed_facts(base)}
+    assert {"tls_scan", "nmap_services"} <= names

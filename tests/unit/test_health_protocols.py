@@ -31,6 +31,7 @@ from hygie.factspec import ProbeContext
 from hygie.model import Fact, Status
 from hygie.registry import MissingFact, all_checks
 from tests.unit.conftest import run_check
+from tests.unit.nmap_records import nmap_fact
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "health"
 
@@ -101,8 +102,8 @@ def test_fhir_transcript_keeps_no_patient_data():
 
 
 def _ctx(settings=None, tags=(), facts=None, seconds=30.0) -> ProbeContext:
-    return ProbeContext("lab", "127.0.0.1", tags, settings or {}, facts or {},
-                        time.monotonic() + seconds)  # fmt: skip
+    facts = facts or nmap_fact(address="127.0.0.1")
+    return ProbeContext("lab", "127.0.0.1", tags, settings or {}, facts, time.monotonic() + seconds)
 
 
 def test_http_services_found_by_nmap_become_fhir_candidates_except_on_fragile_hosts():

@@ -16,8 +16,8 @@ from hygie.discover import Discovery, DiscoveryError, inventory_yaml, live_hosts
 from hygie.facts.cleartext_http import login_kind, parse_http_cleartext
 from hygie.facts.network import (
     AUDITED_PORTS,
-    HEALTH_PORTS,
     Port,
+    ProbePorts,
     ScanSettings,
     SettingsError,
     discovery_argv,
@@ -30,6 +30,7 @@ from hygie.facts.network import (
 from hygie.inventory import load_inventory
 from hygie.model import Status
 from tests.unit.conftest import run_check
+from tests.unit.nmap_records import nmap_record
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "network"
 HOST_FACTS = ("nmap_services", "network_port_policy", "http_cleartext")
@@ -41,11 +42,7 @@ def recorded(host: str) -> dict[str, bytes]:
 
 def record(ports_xml: str, argv: list[str] | None = None, safe: bool = False) -> bytes:
     """A minimal nmap_services fact with one discovery run."""
-    xml = f'<?xml version="1.0"?><nmaprun><host><ports>{ports_xml}</ports></host></nmaprun>'
-    run = {"phase": "discovery", "argv": argv or ["nmap", "-sS", "-p", "T:22", "x"], "xml": xml}
-    doc = {"format": "hygie-nmap/1", "address": "192.0.2.7", "privileged": True,
-           "safe_mode": safe, "runs": [run]}  # fmt: skip
-    return json.dumps(doc).encode()
+    return nmap_record(ports_xml, argv=argv, safe=safe)
 
 
 def port_xml(port: int, name: str, proto: str = "tcp", state: str = "open", **attrs) -> str:
@@ -94,12 +91,15 @@ def test_top_ports_follow_nmap_frequencies(tmp_path):
 
 def test_discovery_always_adds_health_and_audited_ports_and_udp_only_as_root():
     cfg = ScanSettings(tcp_ports=(443,))
-    argv = discovery_argv("192.0.2.7", cfg, privileged=True, budget=60)
+    probes = ProbePorts.declared({"hl7_ports": [2576]})
+    assert {104, 2575, 2576, 2761, 2762, 4242, 8042, 11112} == probes.scanned
+    assert 8042 not in probes.quiet and {104, 2575, 2576} <= probes.quiet
+    argv = discovery_argv("192.0.2.7", cfg, privileged=True, budget=60, probes=probes)
     ports = argv[argv.index("-p") + 1]
     tcp = {int(p) for p in ports.split(",U:")[0].removeprefix("T:").split(",")}
-    assert tcp == {443, *HEALTH_PORTS, *AUDITED_PORTS} and ports.endswith("U:161")
+    assert tcp == {443, *probes.scanned, *AUDITED_PORTS} and ports.endswith("U:161")
     assert "-sS" in argv and "-sU" in argv and argv[-1] == "192.0.2.7"
-    unprivileged = discovery_argv("192.0.2.7", cfg, privileged=False, budget=60)
+    unprivileged = discovery_argv("192.0.2.7", cfg, privileged=False, budget=60, probes=probes)
     assert "-sT" in unprivileged and "-sU" not in unprivileged
     assert unprivileged[unprivileged.index("--host-timeout") + 1] == "60s"
 

@@ -30,6 +30,8 @@ from hygie.factspec import ProbeContext
 from hygie.model import Status
 from hygie.registry import all_checks
 from tests.unit.conftest import run_check
+from tests.unit.nmap_records import nmap_fact as nmap_facts
+from tests.unit.nmap_records import nmap_record
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "tls"
 TLS_CHECKS = sorted(c for c in all_checks() if c.startswith("tls_"))
@@ -227,10 +229,7 @@ def test_forward_secrecy_cbc_and_curves():
 
 
 def nmap_fact(ports: str) -> bytes:
-    xml = f"<nmaprun><host><ports>{ports}</ports></host></nmaprun>"
-    return json.dumps({"format": "hygie-nmap/1", "address": "198.18.0.10", "privileged": False,
-                       "safe_mode": False, "runs": [{"phase": "discovery", "argv": ["nmap"],
-                                                     "xml": xml}]}).encode()  # fmt: skip
+    return nmap_record(ports, "198.18.0.10", argv=["nmap"], privileged=False)
 
 
 def port(number: int, name: str, tunnel: str = "", state: str = "open") -> str:
@@ -251,18 +250,10 @@ def test_inventory_ports_are_added_to_nmap_ones_and_win():
     settings = TlsSettings.from_mapping(
         {"tls_ports": [9443, {"port": 25, "starttls": "smtp"}]}, "198.18.0.10"
     )
-    planned, note = plan_endpoints((nmap_fact(port(443, "https") + port(25, "smtp")), 0), settings)
+    planned, note = plan_endpoints(nmap_fact(port(443, "https") + port(25, "smtp")), settings)
     assert [(e.port, e.source) for e in planned] == [(25, "inventory"), (443, "nmap"),
                                                      (9443, "inventory")]  # fmt: skip
     assert "nmap_services" in note
-    only_inventory, note = plan_endpoints(None, settings)
-    assert [e.port for e in only_inventory] == [25, 9443] and "not gathered" in note
-
-
-def test_failed_nmap_without_inventory_ports_is_an_error():
-    settings = TlsSettings.from_mapping({}, "198.18.0.10")
-    with pytest.raises(RuntimeError, match="nothing to audit"):
-        plan_endpoints((b"", 1), settings)
 
 
 @pytest.mark.parametrize(
@@ -292,7 +283,8 @@ def test_server_name_source():
 
 
 def test_probe_without_endpoints_sends_nothing_and_records_why():
-    ctx = ProbeContext("modality", "198.18.0.99", ("fragile",), {}, {}, time.monotonic() + 30)
+    facts = nmap_facts("", "198.18.0.99", safe=True)
+    ctx = ProbeContext("modality", "198.18.0.99", ("fragile",), {}, facts, time.monotonic() + 30)
     doc = json.loads(tls_scan(ctx))
     assert doc["endpoints"] == [] and doc["fragile"] is True
-    assert "not gathered" in doc["discovery"] and doc["scanned_at"]
+    assert "0 TLS" in doc["discovery"] and doc["scanned_at"]

@@ -59,7 +59,8 @@ def main() -> None:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             log(event="request", method="GET", path=self.path,
-                authorization="Authorization" in self.headers)  # fmt: skip
+                authorization="Authorization" in self.headers,
+                agent=self.headers.get("User-Agent", ""))  # fmt: skip
             path = urlsplit(self.path).path
             origin = f"https://{self.headers.get('Host', 'localhost')}"
             if path == f"{BASE}/metadata":

@@ -99,9 +99,11 @@ def inventory(addresses: dict[str, str], ca_bundle: Path) -> dict:
             "tls_hostname": GOOD_NAME, "ca_bundle": str(ca_bundle),
             "tls_ports": [443, {"port": 587, "starttls": "smtp"}]}},
         "tls-weak": {"address": addresses["tls-weak"], "network": {
-            "tls_hostname": WEAK_NAME, "tls_ports": [443], "tls_connections": 1}},
+            "tls_hostname": WEAK_NAME, "tls_ports": [443], "tls_connections": 1,
+            "version_timeout": 10}},  # one connection at a time: nmap's -sV waits on it
         "tls-tarpit": {"address": addresses["tls-tarpit"], "network": {
-            "tls_ports": [TARPIT_PORT], "tls_timeout": 2, "tls_endpoint_timeout": 10}},
+            "tls_ports": [TARPIT_PORT], "tls_timeout": 2, "tls_endpoint_timeout": 10,
+            "version_timeout": 5}},
     }  # fmt: skip
     return {"defaults": {"transport": "none", "timeout": 60},
             "groups": {"tls": {"vars": {"tags": ["lab"]}, "hosts": hosts}}}  # fmt: skip
