@@ -119,7 +119,10 @@ def cli() -> None:
     show_default=True,
     help="Hosts audited at once.",
 )
-@click.option("--timeout", type=click.FloatRange(1), help="Per-host time limit in seconds.")
+@click.option("--timeout", type=click.FloatRange(1),
+              help="Per-host deadline in seconds: connection, collection and probes.")
+@click.option("--connect-timeout", type=click.FloatRange(0.5),
+              help="Seconds for each connection step (TCP, SSH banner, authentication).")
 @click.option(
     "--network", "networks", multiple=True, metavar="CIDR",
     help="Also audit, from the network only, the live hosts of this range (repeatable); "
@@ -135,7 +138,7 @@ def cli() -> None:
               help="Where to write the --report (default: standard output).")
 def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
          ask_become_pass, known_hosts, trust_on_first_use, ssh_config, workers, timeout,
-         networks, db, no_store, output, quiet, report_format,
+         connect_timeout, networks, db, no_store, output, quiet, report_format,
          report_output) -> None:  # fmt: skip
     """Audit hosts. TARGETS are `local`, `host`, `user@host` or `user@host:port`.
 
@@ -149,7 +152,8 @@ def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
     pol = _policy(policy)
     chosen = []
     if targets or inventory or not networks:
-        chosen = _targets(targets, inventory, limit, tags, user, keys, become, timeout)
+        chosen = _targets(targets, inventory, limit, tags, user, keys, become, timeout,
+                          connect_timeout)
     chosen += _network_targets(networks, chosen, timeout)
     ssh = SshOptions(
         known_hosts=known_hosts,
@@ -173,7 +177,9 @@ def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
     _finish(result, db, no_store, output, quiet, console, (report_format, report_output))
 
 
-def _targets(targets, inventory, limit, tags, user, keys, become, timeout) -> list[Target]:
+def _targets(
+    targets, inventory, limit, tags, user, keys, become, timeout, connect_timeout
+) -> list[Target]:
     if inventory and targets:
         raise BadInput("give either an inventory or targets on the command line, not both")
     try:
@@ -192,6 +198,8 @@ def _targets(targets, inventory, limit, tags, user, keys, become, timeout) -> li
         overrides["become"] = "sudo"
     if timeout:
         overrides["timeout"] = timeout
+    if connect_timeout:
+        overrides["connect_timeout"] = connect_timeout
     return [replace(t, **overrides) for t in chosen]
 
 

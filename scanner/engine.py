@@ -206,7 +206,7 @@ def _transport(
         options.ssh,
         connect_timeout=target.connect_timeout,
         deadline=deadline,
-        deadline_label=f"{target.timeout:g}s per host",
+        deadline_label=f"timeout {target.timeout:g}s",
         password=password,
     )
 
@@ -242,7 +242,7 @@ def audit_host(
             remaining = max(1.0, deadline - time.monotonic())
             collected = collect(
                 transport, shell_specs, privilege, remaining,
-                where=where, deadline_label=f"{target.timeout:g}s per host",
+                where=where, deadline_label=f"timeout {target.timeout:g}s",
             )  # fmt: skip
             host.facts |= collected.facts
             host.uid = collected.uid
