@@ -27,7 +27,7 @@ from benchmarks.synthetic import (
     synthetic_scan,
     synthetic_waivers,
 )
-from hygie.reports.model import build_report
+from hygie.reports.build import build_report
 from hygie.reports.render_html import render
 
 ROOT = Path(__file__).resolve().parents[1]

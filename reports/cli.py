@@ -10,14 +10,16 @@ from pathlib import Path
 
 import click
 
+from hygie.database import default_path
 from hygie.frameworks import FrameworkError, coverage, load_catalogs
 from hygie.model import Scan
 from hygie.registry import all_checks
 from hygie.reports.attest import load_attestations, load_waivers
+from hygie.reports.build import build_report
 from hygie.reports.gaps import subtree_checks
 from hygie.reports.i18n import DEFAULT_LANG, LANGS
-from hygie.reports.model import Report, build_report
-from hygie.store import Store, StoreError, default_path
+from hygie.reports.model import Report
+from hygie.store import Store, StoreError
 from hygie.yamlfile import DataFileError
 
 FORMATS = ("html", "md", "json", "csv", "oscal", "junit", "sarif")

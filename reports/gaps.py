@@ -25,7 +25,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from hygie.frameworks import Catalog, Control, coverage, load_catalogs
-from hygie.model import Evidence, Fact, HostScan, Result, Scan, Severity, Status
+from hygie.model import (
+    Evidence,
+    Fact,
+    HostScan,
+    Result,
+    Scan,
+    Severity,
+    Status,
+    evidence_digest,
+)
 from hygie.registry import CheckMeta, all_checks
 from hygie.reports.attest import Attestation, Waiver
 from hygie.reports.model import (
@@ -39,7 +48,6 @@ from hygie.reports.model import (
     WaiverRef,
     printable,
 )
-from hygie.store import evidence_digest
 
 STATES = ("gap", "waived", "partial", "needs_evidence", "attested", "satisfied", "not_applicable")
 FINDING_STATUSES = ("fail", "waived", "error", "pass", "not_applicable")
@@ -300,7 +308,7 @@ def assemble(
     checks: Mapping[str, CheckMeta] | None,
     generated_at: datetime,
 ) -> Report:
-    """build_report's body (see hygie.reports.model.build_report)."""
+    """build_report's body (see hygie.reports.build.build_report)."""
     catalogs = load_catalogs() if catalogs is None else catalogs
     checks = all_checks() if checks is None else checks
     wanted = list(catalogs) if frameworks is None else list(dict.fromkeys(frameworks))

@@ -18,6 +18,7 @@ import click
 
 from hygie import __version__
 from hygie.console import make_console, progress, summary
+from hygie.database import default_path
 from hygie.diff import diff_scans
 from hygie.discover import DiscoveryError, discover, inventory_yaml
 from hygie.discover import targets as discovered_targets
@@ -29,7 +30,7 @@ from hygie.plan import plan_summary, plan_text
 from hygie.policy import DEFAULT_POLICY, Policy, builtin_policies, load_policy
 from hygie.registry import all_checks
 from hygie.reports.cli import FORMATS, frameworks, report, write_scan_report
-from hygie.store import Store, StoreError, default_path
+from hygie.store import Store, StoreError
 from hygie.transports.ssh import SshOptions
 from hygie.yamlfile import DataFileError
 

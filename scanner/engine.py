@@ -23,7 +23,7 @@ from hygie.collect import Privilege, collect
 from hygie.evaluate import evaluate_host, host_family
 from hygie.factspec import FactSpec, ProbeContext, all_facts, closure
 from hygie.inventory import Target
-from hygie.model import Fact, HostScan, Scan
+from hygie.model import Fact, FactKind, HostScan, Scan
 from hygie.policy import Policy
 from hygie.registry import all_checks
 from hygie.resolve import RESOLUTION_FACT, Resolution, ResolveError, load_ssh_config, resolve
@@ -33,6 +33,7 @@ from hygie.transports.local import LocalTransport
 from hygie.transports.ssh import SshOptions, SshTransport
 
 ALWAYS_COLLECTED = ("os_release", "uname", "hostname", "date_utc")
+PROBE, DERIVED = FactKind.PROBE, FactKind.DERIVED
 DEFAULT_WORKERS = 50
 
 
@@ -77,8 +78,8 @@ def _blocked(spec: FactSpec, gathered: Mapping[str, Fact]) -> str | None:
     return None
 
 
-def _failed(name: str, reason: str) -> Fact:
-    return Fact(name, b"", reason.encode(), exit_status=1)
+def _failed(name: str, reason: str, kind: FactKind) -> Fact:
+    return Fact(name, b"", reason.encode(), exit_status=1, kind=kind)
 
 
 def probe_facts(
@@ -93,11 +94,11 @@ def probe_facts(
     gathered = dict(facts)
     for spec in _in_dependency_order([s for s in specs if s.kind == "probe"]):
         if resolution.address is None:
-            gathered[spec.name] = _failed(spec.name, resolution.error or "no address")
+            gathered[spec.name] = _failed(spec.name, resolution.error or "no address", PROBE)
             continue
         blocked = _blocked(spec, gathered)
         if blocked:
-            gathered[spec.name] = _failed(spec.name, blocked)
+            gathered[spec.name] = _failed(spec.name, blocked, PROBE)
             continue
         ctx = ProbeContext(
             name=target.name,
@@ -109,9 +110,9 @@ def probe_facts(
             deadline=min(deadline, time.monotonic() + spec.timeout),
         )
         try:
-            gathered[spec.name] = Fact(spec.name, spec.probe(ctx))
+            gathered[spec.name] = Fact(spec.name, spec.probe(ctx), kind=PROBE)
         except Exception as exc:
-            gathered[spec.name] = _failed(spec.name, f"{type(exc).__name__}: {exc}")
+            gathered[spec.name] = _failed(spec.name, f"{type(exc).__name__}: {exc}", PROBE)
     return {k: v for k, v in gathered.items() if k not in facts}
 
 
@@ -145,9 +146,9 @@ def derive_facts(facts: dict[str, Fact], specs: list[FactSpec]) -> dict[str, Fac
         if not spec.derived or not all(r in facts for r in spec.requires):
             continue
         try:
-            derived[spec.name] = Fact(spec.name, spec.derive(_inputs(spec, facts)))
+            derived[spec.name] = Fact(spec.name, spec.derive(_inputs(spec, facts)), kind=DERIVED)
         except Exception as exc:
-            derived[spec.name] = _failed(spec.name, f"{type(exc).__name__}: {exc}")
+            derived[spec.name] = _failed(spec.name, f"{type(exc).__name__}: {exc}", DERIVED)
     return derived
 
 
@@ -228,7 +229,9 @@ def audit_host(
     try:
         resolution = resolve_target(target, options)
         if target.transport != "local":
-            host.facts[RESOLUTION_FACT] = Fact(RESOLUTION_FACT, resolution.to_json())
+            host.facts[RESOLUTION_FACT] = Fact(
+                RESOLUTION_FACT, resolution.to_json(), kind=FactKind.RESOLUTION
+            )
             host.address = resolution.address or host.address
         privilege = Privilege(
             target.become,
@@ -310,9 +313,8 @@ def rejudge(scan: Scan, policy: Policy) -> Scan:
     """
     new = _new_scan(policy, facts_from=scan.facts_from or scan.id)
     specs = needed_facts(policy)
-    derived_names = {s.name for s in all_facts().values() if s.derived}
     for old in scan.hosts:
-        collected = {k: v for k, v in old.facts.items() if k not in derived_names}
+        collected = {k: v for k, v in old.facts.items() if v.kind.evidence}
         facts = collected if old.error else collected | derive_facts(collected, specs)
         results = evaluate_host(
             old.name, facts, policy, host_error=old.error, privileged=old.uid == 0,

@@ -8,13 +8,13 @@ script from the union. Specs are discovered, never listed by hand.
 from __future__ import annotations
 
 import difflib
-import importlib
-import pkgutil
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from hygie.discovery import import_all, require_package
 
 if TYPE_CHECKING:
     from hygie.model import Fact
@@ -23,6 +23,7 @@ DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_TIMEOUT = 30
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+FACTS_PACKAGE = "hygie.facts"
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ def derived_fact(
     def register(func: Callable[[Mapping[str, Fact]], bytes]):
         if not _NAME.match(name):
             raise ValueError(f"fact name {name!r} must be lower_snake_case")
+        require_package(func.__module__, FACTS_PACKAGE, f"fact {name!r}")
         _REGISTRY[name] = FactSpec(name, "", description, requires=requires, derive=func)
         return func
 
@@ -166,6 +168,7 @@ def probe_fact(
     def register(func: Callable[[ProbeContext], bytes]):
         if not _NAME.match(name):
             raise ValueError(f"fact name {name!r} must be lower_snake_case")
+        require_package(func.__module__, FACTS_PACKAGE, f"fact {name!r}")
         _REGISTRY[name] = FactSpec(
             name, "", description, timeout=timeout, requires=requires, probe=func,
             setting_keys=setting_keys, settings=settings, scan_ports=scan_ports,
@@ -210,10 +213,8 @@ def split_files(text: str) -> dict[str, str]:
 
 
 def all_facts() -> dict[str, FactSpec]:
-    """Every declared fact, after importing each module of ``hygie.facts``."""
-    package = importlib.import_module("hygie.facts")
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"hygie.facts.{info.name}")
+    """Every declared fact, after importing each module below ``hygie.facts``."""
+    import_all(FACTS_PACKAGE)
     return dict(_REGISTRY)
 
 

@@ -35,6 +35,20 @@ class Severity(StrEnum):
         return list(Severity).index(self)
 
 
+class FactKind(StrEnum):
+    """Where a fact came from. Re-judging offline keeps the collected and probed facts (the
+    evidence) and computes the derived ones again from today's outside knowledge."""
+
+    SHELL = "shell"  # collected on the target by the single script
+    PROBE = "probe"  # gathered from the scanner over the network
+    DERIVED = "derived"  # computed on the scanner from other facts and feeds
+    RESOLUTION = "resolution"  # the address the target resolved to, and from what
+
+    @property
+    def evidence(self) -> bool:
+        return self is not FactKind.DERIVED
+
+
 @dataclass(frozen=True)
 class Fact:
     """Raw output of one collection command on one host: the evidence itself.
@@ -49,6 +63,7 @@ class Fact:
     exit_status: int | None = 0
     truncated: bool = False
     sha256: str = ""
+    kind: FactKind = FactKind.SHELL
 
     def __post_init__(self) -> None:
         if not self.sha256:
@@ -148,6 +163,15 @@ class HostScan:
         """The stable failure category (``banner``, ``auth``, ``partial``...) that starts
         ``error``: what admins sort unassessed hosts by."""
         return self.error.split(":", 1)[0] if self.error else None
+
+
+def evidence_digest(hosts: list[HostScan]) -> str:
+    """One hash over every (host, fact, sha256): changes if any fact changes."""
+    h = hashlib.sha256()
+    for host in sorted(hosts, key=lambda x: x.name):
+        for name in sorted(host.facts):
+            h.update(f"{host.name}\0{name}\0{host.facts[name].sha256}\n".encode())
+    return h.hexdigest()
 
 
 @dataclass

@@ -8,15 +8,15 @@ importing every module of ``hygie.checks``; nothing keeps a hand-written list.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hygie.discovery import import_all, require_package
 from hygie.model import Evidence, Fact, Severity, Status
 
+CHECKS_PACKAGE = "hygie.checks"
 FAMILIES = ("debian", "rhel")
 #: For checks that judge a host from the network: they apply whatever the OS, and to
 #: network-only targets (devices reached without a shell).
@@ -192,6 +192,7 @@ def check(
 
     def register(func: CheckFunc) -> CheckFunc:
         check_id = func.__name__
+        require_package(func.__module__, CHECKS_PACKAGE, f"check {check_id!r}")
         if not _ID.match(check_id):
             raise ValueError(f"check id {check_id!r} must be lower_snake_case")
         if check_id in _REGISTRY and _REGISTRY[check_id].func is not func:
@@ -218,9 +219,6 @@ def check(
 
 
 def all_checks() -> dict[str, CheckMeta]:
-    """Every registered check, after importing each module of ``hygie.checks``."""
-    package = importlib.import_module("hygie.checks")
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"hygie.checks.{info.name}")
+    """Every registered check, after importing each module below ``hygie.checks``."""
+    import_all(CHECKS_PACKAGE)
     return dict(sorted(_REGISTRY.items()))

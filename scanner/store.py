@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hygie.factspec import all_facts
-from hygie.model import Fact, HostScan, Result, Scan
+from hygie.database import open_database, transaction
+from hygie.model import Fact, FactKind, HostScan, Result, Scan, evidence_digest
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,6 +56,7 @@ CREATE TABLE IF NOT EXISTS facts (
     sha256 TEXT NOT NULL,
     stdout BLOB NOT NULL,
     stderr BLOB NOT NULL,
+    kind TEXT,
     PRIMARY KEY (scan_id, host, name)
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -80,43 +78,6 @@ class StoreError(Exception):
     pass
 
 
-def open_database(path: Path, schema: str) -> sqlite3.Connection:
-    """Open (creating it if needed) the SQLite file with ``schema`` applied, readable by
-    its owner only: evidence and findings describe weaknesses."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA foreign_keys = ON")
-    db.executescript(schema)
-    db.commit()
-    os.chmod(path, 0o600)
-    return db
-
-
-@contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """Commit on success, roll back on any error: a scan is stored whole or not at all."""
-    try:
-        yield db
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-
-
-def default_path() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path("~/.local/share").expanduser())
-    return Path(base) / "hygie" / "hygie.db"
-
-
-def evidence_digest(hosts: list[HostScan]) -> str:
-    """One hash over every (host, fact, sha256): changes if any fact changes."""
-    h = hashlib.sha256()
-    for host in sorted(hosts, key=lambda x: x.name):
-        for name in sorted(host.facts):
-            h.update(f"{host.name}\0{name}\0{host.facts[name].sha256}\n".encode())
-    return h.hexdigest()
-
-
 @dataclass(frozen=True)
 class ScanSummary:
     id: str
@@ -127,11 +88,29 @@ class ScanSummary:
     facts_from: str | None
 
 
+def _legacy_kind(name: str) -> FactKind:
+    """Facts stored before their kind was (schema 1) keep no kind, and evidence is never
+    rewritten: their kind is read from today's fact declarations."""
+    from hygie.factspec import all_facts
+
+    spec = all_facts().get(name)
+    return FactKind(spec.kind) if spec is not None else FactKind.SHELL
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(facts)")}
+    if "kind" not in columns:  # schema 1: a new column, old rows keep NULL
+        db.execute("ALTER TABLE facts ADD COLUMN kind TEXT")
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = path
         self._db = open_database(path, _SCHEMA)
         with transaction(self._db) as db:
+            _migrate(db)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                       (str(SCHEMA_VERSION),))  # fmt: skip
             db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -142,7 +121,6 @@ class Store:
     def save(self, scan: Scan) -> None:
         """A re-evaluation stores only the facts it derived itself; its collected facts
         stay those of the scan it judged (``facts_from``)."""
-        derived = {s.name for s in all_facts().values() if s.derived}
         with transaction(self._db) as db:
             db.execute(
                 "INSERT INTO scans VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -163,12 +141,12 @@ class Store:
                     ),
                 )  # fmt: skip
                 db.executemany(
-                    "INSERT INTO facts VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO facts VALUES (?,?,?,?,?,?,?,?,?)",
                     [
                         (scan.id, h.name, f.name, f.exit_status, int(f.truncated),
-                         f.sha256, f.stdout, f.stderr)
+                         f.sha256, f.stdout, f.stderr, f.kind.value)
                         for f in h.facts.values()
-                        if scan.facts_from is None or f.name in derived
+                        if scan.facts_from is None or not f.kind.evidence
                     ],
                 )  # fmt: skip
                 db.executemany(
@@ -226,14 +204,15 @@ class Store:
 
     def _facts(self, scan_id: str, host: str) -> dict[str, Fact]:
         rows = self._db.execute(
-            "SELECT name, stdout, stderr, exit_status, truncated, sha256 FROM facts "
+            "SELECT name, stdout, stderr, exit_status, truncated, sha256, kind FROM facts "
             "WHERE scan_id = ? AND host = ?",
             (scan_id, host),
         )
         return {
-            name: Fact(name, bytes(out), bytes(err), status, bool(trunc), sha)
-            for name, out, err, status, trunc, sha in rows
-        }
+            name: Fact(name, bytes(out), bytes(err), status, bool(trunc), sha,
+                       FactKind(kind) if kind else _legacy_kind(name))
+            for name, out, err, status, trunc, sha, kind in rows
+        }  # fmt: skip
 
     def verify(self, ref: str) -> list[str]:
         """Problems found re-hashing the stored evidence of a scan; empty when intact."""

@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hygie.database import default_path, open_database, transaction
 from hygie.feeds.epss import read_epss
 from hygie.feeds.kev import is_kev, parse_kev, read_kev
 from hygie.feeds.osv import Advisory, FeedFormatError, file_digest, parse_advisory, read_records
-from hygie.store import default_path, open_database, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_imports (

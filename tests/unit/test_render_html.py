@@ -23,8 +23,8 @@ from benchmarks.synthetic import (
     synthetic_scan,
     synthetic_waivers,
 )
+from hygie.reports.build import build_report
 from hygie.reports.i18n import messages
-from hygie.reports.model import build_report
 from hygie.reports.render_html import MAX_LISTED, render
 
 

@@ -21,8 +21,8 @@ from hygie.reports import (
     render_sarif,
 )
 from hygie.reports.attest import load_attestations, load_waivers
+from hygie.reports.build import build_report
 from hygie.reports.i18n import LANGS, messages, translator
-from hygie.reports.model import build_report
 from tests.fixtures.reports.hostile import HERE, HOSTILE, catalog, checks, fleet_with_down_host
 from tests.fixtures.reports.validate import oscal_errors, report_validator
 

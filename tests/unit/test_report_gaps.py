@@ -9,8 +9,8 @@ import pytest
 
 from hygie.model import Status
 from hygie.reports.attest import load_attestations, load_waivers
+from hygie.reports.build import build_report
 from hygie.reports.gaps import STATES, score
-from hygie.reports.model import build_report
 from tests.fixtures.reports.hostile import HERE, catalog, checks, fleet, fleet_with_down_host
 
 TODAY = date(2026, 11, 28)
