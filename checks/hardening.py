@@ -175,7 +175,7 @@ def fw_host_firewall_active(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     },
 )
 def hardening_mac_enforcing(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    mac = parse_mac_status(facts.text("mac_status"))
+    mac = facts.parsed("mac_status", parse_mac_status)
     expected = "SELinux enforcing, or AppArmor enabled with enforcing profiles"
     if mac.selinux_mode == "enforcing":
         actual = f"SELinux enforcing (config SELINUX={mac.selinux_configured or 'unknown'})"
@@ -264,7 +264,7 @@ def _parse_expectation(spec: str) -> tuple[str, int, str, set[str]]:
     },
 )
 def hardening_sensitive_file_permissions(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    stats = parse_stat_lines(facts.text("sensitive_file_perms"))
+    stats = facts.parsed("sensitive_file_perms", parse_stat_lines)
     bad, checked = [], []
     for spec in params["expectations"]:
         path, mode, owner, groups = _parse_expectation(spec)
@@ -341,7 +341,7 @@ _NOT_BLOCK_FS = (
     },
 )
 def hardening_disk_encryption(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    layout = parse_block_devices(facts.text("block_devices"))
+    layout = facts.parsed("block_devices", parse_block_devices)
     root = layout.mount_at("/")
     if root is not None and root.fstype in _CONTAINER_ROOT_FS:
         return not_applicable(f"root filesystem is {root.fstype}: container (encrypt the host)")
@@ -412,7 +412,7 @@ def hardening_disk_encryption(facts: Facts, params: Mapping[str, Any]) -> Verdic
     },
 )
 def hardening_world_writable_files(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    entries = parse_world_writable(facts.text("world_writable"))
+    entries = facts.parsed("world_writable", parse_world_writable)
     allowed = tuple(params["allowed_prefixes"])
     bad = [
         f"{'dir' if e.kind == 'd' else 'file'} {e.mode} {e.owner} {e.path}"

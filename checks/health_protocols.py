@@ -99,7 +99,7 @@ def _calling_ae(ep: DicomEndpoint) -> Judgement:
 
 def _dicom_endpoints(facts: Facts) -> list[DicomEndpoint]:
     """Endpoints that answered DICOM (a closed port or a non-DICOM service is not one)."""
-    return [ep for ep in parse_dicom(facts.text(DICOM)) if ep.speaks_dicom]
+    return [ep for ep in facts.parsed(DICOM, parse_dicom) if ep.speaks_dicom]
 
 
 def _judge_endpoints(
@@ -244,7 +244,7 @@ def hl7_mllp_tls(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 def _fhir_bases(facts: Facts) -> list[FhirBase]:
-    return parse_fhir(facts.text(FHIR))
+    return facts.parsed(FHIR, parse_fhir)
 
 
 def _base_label(base: FhirBase) -> str:

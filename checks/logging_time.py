@@ -54,7 +54,7 @@ def _cap(items: list[str], limit: int = 50) -> str:
 
 
 def _services(facts: Facts) -> RunningServices:
-    return parse_services(facts.text("services"))
+    return facts.parsed("services", parse_services)
 
 
 # --- audit -------------------------------------------------------------
@@ -84,7 +84,7 @@ def log_auditd_running(facts: Facts, params: Mapping[str, Any]) -> Verdict:
             "audit userspace (auditctl/auditd) is not installed",
             Evidence("auditd installed and running", "auditctl not found", "audit_status"),
         )
-    status = parse_audit_status(facts.text("audit_status"))
+    status = facts.parsed("audit_status", parse_audit_status)
     running = services.is_running("auditd")
     problems = []
     if not running:
@@ -142,7 +142,7 @@ def log_audit_rules(facts: Facts, params: Mapping[str, Any]) -> Verdict:
             "auditctl is not installed: no audit rules can be loaded",
             Evidence("audit rules loaded", "auditctl not found", "audit_rules"),
         )
-    rules = parse_audit_rules(facts.text("audit_rules"))
+    rules = facts.parsed("audit_rules", parse_audit_rules)
     expected = _cap([*params["required_paths"], *params["required_syscalls"]])
     if not rules.rules:
         return failed("no audit rules are loaded", Evidence(expected, "No rules", "audit_rules"))
@@ -192,7 +192,7 @@ def log_persistent_journal_or_syslog(facts: Facts, params: Mapping[str, Any]) ->
     storage = journald_storage(facts.text("journald_conf"))
     journal_dir = facts.get("journal_dir").ok
     journald = services.is_running("systemd-journald")
-    syslog = parse_syslog_conf(facts.text("syslog_conf"))
+    syslog = facts.parsed("syslog_conf", parse_syslog_conf)
     files_by_daemon = {
         "rsyslog": syslog.rsyslog_files,
         "syslog-ng": syslog.syslog_ng_files,
@@ -245,7 +245,7 @@ def log_persistent_journal_or_syslog(facts: Facts, params: Mapping[str, Any]) ->
 )
 def log_remote_forwarding(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     services = _services(facts)
-    syslog = parse_syslog_conf(facts.text("syslog_conf"))
+    syslog = facts.parsed("syslog_conf", parse_syslog_conf)
     remote_by_daemon = {
         "rsyslog": syslog.rsyslog_remote,
         "syslog-ng": syslog.syslog_ng_remote,

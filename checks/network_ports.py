@@ -53,7 +53,7 @@ _EXPOSURE_REFS: dict[str, list[str]] = {
 
 
 def services(facts: Facts) -> NmapServices:
-    return parse_nmap_services(facts.text(NMAP))
+    return facts.parsed(NMAP, parse_nmap_services)
 
 
 def _evidence(expected: str, actual: str, fact: str = NMAP) -> Evidence:
@@ -108,7 +108,7 @@ def judge_exposure(rule: Exposure, facts: Facts) -> Verdict:
     found = [p for p in scan.open_ports if rule.matches(p)]
     waived: list[Port] = []
     if rule.waivable and found:
-        allowed = parse_port_policy(facts.text(POLICY))["allowed_ports"] or frozenset()
+        allowed = facts.parsed(POLICY, parse_port_policy)["allowed_ports"] or frozenset()
         waived = [p for p in found if p.label in allowed]
         found = [p for p in found if p not in waived]
     expected = f"no {rule.what} reachable from the scanner"
@@ -274,7 +274,7 @@ for _rule in EXPOSURES:
 
 
 def _policy_ports(facts: Facts, key: str) -> frozenset[str] | None:
-    return parse_port_policy(facts.text(POLICY))[key]
+    return facts.parsed(POLICY, parse_port_policy)[key]
 
 
 @check(
@@ -451,7 +451,7 @@ def net_vnc_no_auth(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     families=(ANY_FAMILY,),
 )
 def net_http_login_cleartext(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    pages = parse_http_cleartext(facts.text(HTTP))
+    pages = facts.parsed(HTTP, parse_http_cleartext)
     expected = "plain-HTTP endpoints redirect to HTTPS or serve no login"
     if not pages:
         return passed("no plain-HTTP service found", _evidence(expected, "none", HTTP))

@@ -66,11 +66,11 @@ def _capped(items: Iterable[str], limit: int = 50) -> str:
 
 
 def _family(facts: Facts) -> str:
-    return parse_os_release(facts.text("os_release")).family
+    return facts.parsed("os_release", parse_os_release).family
 
 
 def _today(facts: Facts) -> tuple[date, int]:
-    day, epoch = parse_date_utc(facts.text("date_utc"))
+    day, epoch = facts.parsed("date_utc", parse_date_utc)
     return date.fromisoformat(day), epoch
 
 
@@ -121,7 +121,7 @@ def patch_security_updates_pending(facts: Facts, params: Mapping[str, Any]) -> V
         fact = "apt_upgrade_simulation"
         if facts.get(fact).command_missing:
             return not_applicable("apt-get is not installed")
-        updates = parse_apt_simulation(facts.text(fact))
+        updates = facts.parsed(fact, parse_apt_simulation)
         selected = [u for u in updates if u.security or not params["security_only"]]
         kind = "security updates" if params["security_only"] else "updates"
         pending = [u.describe() for u in selected]
@@ -129,13 +129,13 @@ def patch_security_updates_pending(facts: Facts, params: Mapping[str, Any]) -> V
         fact = "dnf_security_updates"
         if facts.get(fact).command_missing:
             return not_applicable("neither dnf nor yum is installed")
-        advisories = parse_dnf_updateinfo(facts.text(fact))
+        advisories = facts.parsed(fact, parse_dnf_updateinfo)
         kind = "security updates"
         pending = list(dict.fromkeys(f"{a.package} ({a.id} {a.severity})" for a in advisories))
     expected = f"<= {params['max_pending']} pending {kind}, package index <= "
     expected += f"{params['max_index_age_days']} days old"
 
-    ages = parse_index_age(facts.text("package_index_age"))
+    ages = facts.parsed("package_index_age", parse_index_age)
     if not ages:
         return errored(
             "no cached package index (apt lists / dnf repodata): pending updates cannot be "
@@ -181,7 +181,7 @@ def patch_security_updates_pending(facts: Facts, params: Mapping[str, Any]) -> V
     facts=("os_release", "reboot_required"),
 )
 def patch_reboot_required(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    status = parse_reboot_required(facts.text("reboot_required"))
+    status = facts.parsed("reboot_required", parse_reboot_required)
     fact = "reboot_required"
     if _family(facts) == "debian":
         expected = "no /var/run/reboot-required"
@@ -230,8 +230,8 @@ def _newest(kernels: list[KernelPackage]) -> KernelPackage:
     facts=("uname", "kernel_packages"),
 )
 def patch_running_kernel_latest(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    running = parse_uname(facts.text("uname")).release
-    kernels = list(parse_kernel_packages(facts.text("kernel_packages")))
+    running = facts.parsed("uname", parse_uname).release
+    kernels = list(facts.parsed("kernel_packages", parse_kernel_packages))
     if not kernels:
         return not_applicable(
             f"no distribution kernel package installed (running {running}): container or "
@@ -305,7 +305,7 @@ def _enabled(state: str | None) -> bool:
     },
 )
 def patch_automatic_updates(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    auto = parse_auto_updates(facts.text("auto_updates"))
+    auto = facts.parsed("auto_updates", parse_auto_updates)
     fact = "auto_updates"
     if _family(facts) == "debian":
         expected = (
@@ -419,7 +419,7 @@ def _release_key(os_id: str, version_id: str) -> str:
     },
 )
 def os_end_of_life(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    release = parse_os_release(facts.text("os_release"))
+    release = facts.parsed("os_release", parse_os_release)
     today, _ = _today(facts)
     key = _release_key(release.id, release.version_id)
     entry = os_eol_table().get(release.id, {}).get(key)

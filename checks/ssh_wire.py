@@ -43,7 +43,7 @@ def _evidence(expected: str, actual: str) -> Evidence:
 
 def _endpoints(facts: Facts) -> tuple[list[SshEndpoint], Verdict | None]:
     """Parsed endpoints, or the verdict when they cannot be judged (none, unreadable)."""
-    endpoints = parse_ssh_wire(facts.text(FACT))
+    endpoints = facts.parsed(FACT, parse_ssh_wire)
     if not endpoints:
         return [], not_applicable("no SSH service found on the host")
     broken = [e for e in endpoints if e.error]

@@ -169,7 +169,7 @@ Inspect = Callable[[Endpoint], list[str]]
 
 
 def _scan(facts: Facts) -> TlsScan:
-    return parse_tls_scan(facts.text(FACT))
+    return facts.parsed(FACT, parse_tls_scan)
 
 
 def _endpoints_verdict(

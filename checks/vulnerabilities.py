@@ -41,7 +41,7 @@ def _report(facts: Facts) -> dict:
 
 
 def _today(facts: Facts) -> date:
-    return date.fromisoformat(parse_date_utc(facts.text("date_utc"))[0])
+    return date.fromisoformat(facts.parsed("date_utc", parse_date_utc)[0])
 
 
 def _basis(report: dict) -> str:

@@ -40,6 +40,7 @@ def evaluate_host(
     registry = all_checks()
     privileged_facts = {name for name, spec in all_facts().items() if spec.privileged}
     family = host_family(facts)
+    parsed: dict = {}  # one parse of each fact for all the checks of this host
     results = []
     for selection in policy.selections.values():
         meta = registry[selection.check_id]
@@ -57,7 +58,8 @@ def evaluate_host(
         else:
             # The check sees only the facts it declares: one that reads another would pass
             # with the full policy and break when selected alone.
-            view = Facts({n: facts[n] for n in meta.facts if n in facts}, privileged=privileged)
+            view = Facts({n: facts[n] for n in meta.facts if n in facts}, privileged=privileged,
+                         parsed=parsed)  # fmt: skip
             verdict = _run_check(meta, view, family, selection.params)
         results.append(
             Result(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from hygie.discovery import import_all, require_package
 from hygie.model import Evidence, Fact, Severity, Status
@@ -22,6 +22,7 @@ FAMILIES = ("debian", "rhel")
 #: network-only targets (devices reached without a shell).
 ANY_FAMILY = "any"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+T = TypeVar("T")
 
 
 class MissingFact(Exception):
@@ -110,9 +111,16 @@ class Facts:
     :class:`MissingFact`; the engine turns that into ``error`` for the check.
     """
 
-    def __init__(self, facts: Mapping[str, Fact], *, privileged: bool = True):
+    def __init__(
+        self,
+        facts: Mapping[str, Fact],
+        *,
+        privileged: bool = True,
+        parsed: dict[tuple[str, Callable], Any] | None = None,
+    ):
         self._facts = facts
         self.privileged = privileged
+        self._parsed = {} if parsed is None else parsed
 
     def __contains__(self, name: str) -> bool:
         return name in self._facts
@@ -136,6 +144,22 @@ class Facts:
     def text(self, name: str) -> str:
         """Standard output of a fact whose command succeeded (exit status 0)."""
         return self.raw(name).decode("utf-8", errors="replace")
+
+    def parsed(self, name: str, parser: Callable[[str], T]) -> T:
+        """``parser(text)`` of a fact, computed once per host and shared by every check
+        that reads it (18 TLS checks read one sslyze document). A parser that raises
+        raises again for each reader, so each check reports the same error."""
+        key = (name, parser)
+        if key not in self._parsed:
+            text = self.text(name)  # MissingFact is not cached: it is cheap and per view
+            try:
+                self._parsed[key] = (True, parser(text))
+            except Exception as exc:
+                self._parsed[key] = (False, exc)
+        ok, value = self._parsed[key]
+        if not ok:
+            raise value
+        return value
 
 
 CheckFunc = Callable[[Facts, Mapping[str, Any]], Verdict]
