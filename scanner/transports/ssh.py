@@ -293,13 +293,18 @@ class SshTransport:
             if stdin:
                 channel.sendall(stdin)
             channel.shutdown_write()
-            return _drain(channel, deadline, max_bytes, header)
+            result = _drain(channel, deadline, max_bytes, header)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             if self._expired.is_set():
                 raise self._deadline_error("while the collection ran") from None
             raise TransportError(
                 "exec", f"{self._where()}: could not start the collection: {printable(str(exc))}"
             ) from None
+        if self._expired.is_set():
+            # The watchdog closed the channel: paramiko then reports it as ended, without
+            # a status. That is the deadline, not a dropped session.
+            return ExecResult(result.stdout, result.stderr, None, timed_out=True)
+        return result
 
     def close(self) -> None:
         if self._watchdog is not None:
@@ -342,8 +347,11 @@ def _drain(
         if len(out) > max_bytes or (pending_header and len(out) > pending_header[1]):
             channel.close()
             return ExecResult(bytes(out[:max_bytes]), bytes(err), None, capped=True)
+        # OpenSSH may send the exit status before the last of the output: the session is
+        # over only once the server also sent EOF (or closed the channel).
         if (
             channel.exit_status_ready()
+            and (channel.eof_received or channel.closed)
             and not channel.recv_ready()
             and not channel.recv_stderr_ready()
         ):

@@ -77,3 +77,34 @@ def test_changed_host_key_is_refused_even_with_trust_on_first_use(lab_fleet):
                        "--ssh-config", "/dev/null", "--trust-on-first-use")  # fmt: skip
     error = next(iter(hosts.values()))["error"]
     assert error.startswith("host-key:") and "man-in-the-middle" in error
+
+
+def test_output_sent_after_the_exit_status_is_still_read(lab_fleet):
+    """OpenSSH may send a command's exit status before the last of its output: the
+    transport reads until EOF, so a large, fast final write is never cut short."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hygie.resolve import ssh_endpoint
+    from hygie.transports.ssh import SshOptions, SshTransport
+
+    lab = lab_fleet.lab
+    address = lab.address("hardened")
+    options = SshOptions(known_hosts=lab.known_hosts_path, ssh_config=None, use_agent=False)
+
+    def once(_: int) -> int:
+        endpoint = ssh_endpoint(address, None, user=lab.user, keys=(str(lab.private_key_path),))
+        deadline = time.monotonic() + 60
+        transport = SshTransport("hardened", endpoint, address, options, connect_timeout=10,
+                                 deadline=deadline, deadline_label="timeout 60s")  # fmt: skip
+        try:
+            transport.connect()
+            result = transport.run("head -c 3000000 /dev/zero", None, 50, 4_000_000)
+        finally:
+            transport.close()
+        assert result.exit_status == 0
+        return len(result.stdout)
+
+    with lab.in_scanner_ns(), ThreadPoolExecutor(8) as pool:
+        sizes = list(pool.map(once, range(24)))
+    assert sizes == [3_000_000] * 24

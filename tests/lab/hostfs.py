@@ -254,12 +254,16 @@ def _copy_attrs(src: Path, dst: Path) -> None:
     dst.chmod(stat.S_IMODE(st.st_mode))
 
 
-def merged_lines(base: bytes | None, line: str, key: str) -> str:
-    """``base`` plus ``line`` unless an entry for ``key`` (first field) is already there."""
-    text = (base or b"").decode()
-    if any(existing.split(":", 1)[0] == key for existing in text.splitlines()):
-        return text
-    return text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+def merged_lines(base: bytes | None, line: str, key: str) -> bytes:
+    """``base`` plus ``line`` unless an entry for ``key`` (first field) is already there.
+
+    Bytes in, bytes out: a planted account database may hold non-UTF-8 bytes (a hostile
+    GECOS field), which must reach the host unchanged.
+    """
+    data = base or b""
+    if any(existing.split(b":", 1)[0] == key.encode() for existing in data.splitlines()):
+        return data
+    return data + (b"" if data.endswith(b"\n") or not data else b"\n") + line.encode() + b"\n"
 
 
 def compose_sshd_config(base: str, extra: str, lab_lines: list[str]) -> str:
