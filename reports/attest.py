@@ -6,18 +6,32 @@ report pins the exact document. A waiver accepts a failing check on some hosts, 
 reason, until a date, approved by someone other than who asked. Both are checked strictly
 and every error names the file and the line, because a malformed waiver that silently did
 nothing (or too much) would falsify the report.
+
+Both files are read by hygie.yamlfile, with its limits. An evidence file must be a regular
+file of at most 256 MiB (``HYGIE_MAX_EVIDENCE_BYTES``) inside the attestation file's own
+directory, symbolic links resolved: an attestation mailed by a site cannot make hygie hash
+``/dev/zero``, wait on a FIFO or pin a file from elsewhere on the machine. Other
+directories are allowed only explicitly, in ``HYGIE_EVIDENCE_DIRS`` (a list like ``PATH``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from hygie.yamlfile import DataFileError, Node, check_keys, load_mapping
+from hygie.yamlfile import (
+    DataFileError,
+    Node,
+    check_keys,
+    env_limit,
+    load_mapping,
+    open_capped,
+)
 
 WAIVER_KEYS = {
     "id",
@@ -31,6 +45,9 @@ WAIVER_KEYS = {
     "compensating_control",
 }
 ATTESTATION_KEYS = {"id", "controls", "statement", "owner", "date", "valid_until", "evidence"}
+MAX_EVIDENCE_BYTES = 256 * 1024 * 1024
+EVIDENCE_BYTES_ENV = "HYGIE_MAX_EVIDENCE_BYTES"
+EVIDENCE_DIRS_ENV = "HYGIE_EVIDENCE_DIRS"
 
 
 class ReportInputError(DataFileError):
@@ -213,11 +230,35 @@ def _controls(
     return out
 
 
-def sha256_file(path: Path) -> str:
+def evidence_sha256(attestations: Path, evidence: str, line: int) -> str:
+    """The sha256 of the evidence file an attestation names, relative to the attestation
+    file, once it is known to be an allowed regular file within the size limit."""
+    source = str(attestations)
+    if "\0" in evidence:
+        raise ReportInputError(source, line, f"evidence file {evidence!r}: not a valid path")
+    file = (attestations.parent / evidence).resolve()
+    extra = os.environ.get(EVIDENCE_DIRS_ENV, "").split(os.pathsep)
+    roots = [attestations.parent.resolve(), *(Path(d).resolve() for d in extra if d)]
+    if not any(file.is_relative_to(root) for root in roots):
+        raise ReportInputError(
+            source,
+            line,
+            f"evidence file {evidence!r} is outside {roots[0]} "
+            f"(other directories must be listed in {EVIDENCE_DIRS_ENV})",
+        )
+    limit = env_limit(EVIDENCE_BYTES_ENV, MAX_EVIDENCE_BYTES)
     digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open_capped(
+            file,
+            limit,
+            EVIDENCE_BYTES_ENV,
+            lambda reason: ReportInputError(source, line, f"evidence file {file}: {reason}"),
+        ) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ReportInputError(source, line, f"evidence file {file}: {exc.strerror}") from None
     return digest.hexdigest()
 
 
@@ -246,13 +287,7 @@ def load_attestations(
         evidence = _text(fields, "evidence", source, line, required=False) or None
         digest = None
         if evidence is not None:
-            file = path.parent / evidence
-            try:
-                digest = sha256_file(file)
-            except OSError as exc:
-                raise ReportInputError(
-                    source, fields["evidence"].line, f"evidence file {file}: {exc.strerror}"
-                ) from None
+            digest = evidence_sha256(path, evidence, fields["evidence"].line)
         out.append(
             Attestation(
                 id=ident,
