@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import ipaddress
 import json
 import secrets
 import socket
@@ -41,6 +40,7 @@ from urllib.parse import urlsplit
 
 from hygie.facts.network import Port, SettingsError, parse_nmap_services, port_list
 from hygie.factspec import ProbeContext, probe_fact
+from hygie.resolve import is_ip
 
 NMAP_FACT = "nmap_services"
 #: Seconds allowed to one connect, handshake, association step or HTTP exchange.
@@ -537,7 +537,7 @@ def _http_get(ctx: ProbeContext, url: str, accept: str) -> dict[str, Any]:
         with _watchdog(raw, seconds) as cut:
             sock = raw
             if https:
-                sni = None if _is_ip(parts.hostname or "") else parts.hostname
+                sni = None if is_ip(parts.hostname or "") else parts.hostname
                 sock = _tls_context().wrap_socket(raw, server_hostname=sni)
             conn.sock = sock
             conn.request("GET", path, headers={"Host": parts.netloc, "Accept": accept,
@@ -564,13 +564,6 @@ def _http_get(ctx: ProbeContext, url: str, accept: str) -> dict[str, Any]:
     record["seconds"] = round(time.monotonic() - started, 3)
     return record
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _fhir_get(

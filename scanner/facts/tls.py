@@ -16,7 +16,6 @@ trust must be decided when probing, so the bundle is a network setting, not a po
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import os
 import signal
@@ -33,6 +32,7 @@ from typing import Any
 
 from hygie.facts.network import parse_nmap_services
 from hygie.factspec import ProbeContext, probe_fact
+from hygie.resolve import is_ip
 
 FACT = "tls_scan"
 NMAP_FACT = "nmap_services"
@@ -157,7 +157,7 @@ class TlsSettings:
         if name:
             server_name, source = name.strip(), "tls_hostname"
         else:
-            server_name, source = address, "ip" if _is_ip(address) else "address"
+            server_name, source = address, "ip" if is_ip(address) else "address"
         bundle = settings.get("ca_bundle")
         if bundle is not None:
             if not isinstance(bundle, str) or not Path(bundle).is_file():
@@ -206,13 +206,6 @@ def _inventory_port(value: Any) -> EndpointSpec:
         return EndpointSpec(port, starttls or "tls", "inventory", starttls)
     return EndpointSpec(_port(value, "network.tls_ports"), "tls", "inventory")
 
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def endpoints_from_nmap(raw: bytes) -> list[EndpointSpec]:

@@ -33,6 +33,17 @@ class Fleet:
         return self.lab.run_in_scanner([*HYGIE, *args], timeout=timeout, env=self.env)
 
 
+def lab_env(workdir: Path) -> dict[str, str]:
+    """The environment of a CLI run in a lab: its own HOME (known_hosts, ssh config) and
+    store, this test run's interpreter path, nothing else from the test machine."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir),
+        "HYGIE_DB": str(workdir / "hygie.db"),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+
+
 def write_inventory(lab: Lab, path: Path, other_key: Path) -> None:
     hosts = {
         h: {"address": lab.address(h)}
@@ -68,13 +79,9 @@ def lab_fleet(tmp_path_factory) -> Iterator[Fleet]:
     with Lab(fleet()) as lab:
         inventory = workdir / "inventory.yaml"
         write_inventory(lab, inventory, other_key)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(workdir),
+        env = lab_env(workdir) | {
             "HYGIE_LAB_PASSWORD": lab.password,
             "HYGIE_LAB_SUDO_PASSWORD": lab.password,
-            "HYGIE_DB": str(workdir / "hygie.db"),
-            "PYTHONPATH": os.pathsep.join(sys.path),
         }
         yield Fleet(lab, workdir, inventory, env)
 

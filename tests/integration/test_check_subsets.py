@@ -12,8 +12,6 @@ The scanner runs in the lab's scanner namespace, which has no route out.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ import yaml
 from hygie.engine import needed_facts
 from hygie.policy import Policy, load_policy
 from hygie.registry import ANY_FAMILY, all_checks
-from tests.integration.conftest import HYGIE, load_results
+from tests.integration.conftest import HYGIE, lab_env, load_results
 from tests.integration.test_health_lab import lab_hosts as health_hosts
 from tests.integration.test_health_lab import self_signed
 from tests.integration.test_network_lab import lab_hosts as network_hosts
@@ -95,12 +93,7 @@ def scan(lab_parts, name: str, checks: list[str] | None) -> dict:
         Path(policy).write_text(yaml.safe_dump(
             {"name": name, "version": "1", "checks": {c: full[c] for c in checks}}
         ))  # fmt: skip
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(workdir),
-        "HYGIE_DB": str(workdir / "hygie.db"),
-        "PYTHONPATH": os.pathsep.join(sys.path),
-    }
+    env = lab_env(workdir)
     out = workdir / f"{name}.json"
     proc = lab.run_in_scanner([*HYGIE, "scan", "-i", str(inv), "-p", policy, "-o", str(out)],
                               timeout=400, env=env)  # fmt: skip

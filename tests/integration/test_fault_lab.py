@@ -12,7 +12,6 @@ Run with ``-s`` to see, per fault host, the reason hygie gave and how long it to
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import load_results
+from tests.integration.conftest import lab_env, load_results
 from tests.integration.fleet import hardened, weak_patching
 from tests.lab import faults, skip_unless_lab
 from tests.lab.faults import FaultLab
@@ -151,12 +150,7 @@ def lab(tmp_path_factory) -> Iterator[ScanLab]:
         doc = inventory(fl)
         path = workdir / "inventory.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(workdir),
-            "HYGIE_DB": str(workdir / "hygie.db"),
-            "PYTHONPATH": os.pathsep.join(sys.path),
-        }
+        env = lab_env(workdir)
         yield ScanLab(fl, path, deadlines(doc), env)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from hygie.facts import health_protocols
 from hygie.facts.health_protocols import probe_dicom, probe_fhir
 from hygie.factspec import ProbeContext
 from hygie.model import Fact
-from tests.integration.conftest import HYGIE, load_results
+from tests.integration.conftest import HYGIE, lab_env, load_results
 from tests.lab import Lab, LabHost, skip_unless_lab
 from tests.unit.nmap_records import nmap_fact as nmap_fact_unit
 from tests.unit.nmap_records import nmap_record
@@ -113,12 +112,7 @@ def health(tmp_path_factory) -> Iterator[HealthLab]:
     skip_unless_lab()
     workdir = tmp_path_factory.mktemp("health")
     with Lab(lab_hosts(*self_signed(workdir))) as lab:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(workdir),
-            "HYGIE_DB": str(workdir / "hygie.db"),
-            "PYTHONPATH": os.pathsep.join(sys.path),
-        }
+        env = lab_env(workdir)
         ready = HealthLab(lab, workdir, env)
         deadline = time.monotonic() + 30
         while not all(

@@ -12,7 +12,6 @@ authentication, a legacy paramiko SSH server, a tarpit), run with this interpret
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 from hygie.facts.network import parse_nmap_services
-from tests.integration.conftest import HYGIE, load_results
+from tests.integration.conftest import HYGIE, lab_env, load_results
 from tests.integration.fleet import HARDENED_SSHD
 from tests.lab import Lab, LabHost, skip_unless_lab
 
@@ -128,12 +127,7 @@ def netlab(tmp_path_factory) -> Iterator[NetLab]:
     skip_unless_lab()
     workdir = tmp_path_factory.mktemp("netlab")
     with Lab(lab_hosts()) as lab:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(workdir),
-            "HYGIE_DB": str(workdir / "hygie.db"),
-            "PYTHONPATH": os.pathsep.join(sys.path),
-        }
+        env = lab_env(workdir)
         (workdir / "inventory.yaml").write_text(yaml.safe_dump(inventory(lab), sort_keys=False))
         yield NetLab(lab, workdir, env)
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hygie.registry import all_checks
-from tests.integration.conftest import HYGIE, load_results
+from tests.integration.conftest import HYGIE, lab_env, load_results
 from tests.lab import Lab, skip_unless_lab
 from tests.lab.services.tls_lab import inventory, make_pki, tls_hosts
 
@@ -59,12 +57,7 @@ def tls_scan(tmp_path_factory):
         policy.write_text(yaml.safe_dump(
             {"name": "tls-lab", "version": "1", "checks": {c: {} for c in TLS_CHECKS}}
         ))  # fmt: skip
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(workdir),
-            "HYGIE_DB": str(workdir / "hygie.db"),
-            "PYTHONPATH": os.pathsep.join(sys.path),
-        }
+        env = lab_env(workdir)
         out = workdir / "results.json"
         proc = lab.run_in_scanner(
             [*HYGIE, "scan", "-i", str(inv), "-p", str(policy), "-o", str(out)],

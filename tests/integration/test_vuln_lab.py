@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration.conftest import lab_env
 from tests.lab import Lab, LabHost, lab_unavailable_reason, real_file
 
 pytestmark = pytest.mark.lab
@@ -78,12 +79,7 @@ def vuln_lab(tmp_path_factory):
         pytest.skip(lab_unavailable_reason() or "../shared/data/cisa-kev absent")
     workdir = tmp_path_factory.mktemp("vulnlab")
     with Lab(hosts()) as lab:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(workdir),
-            "HYGIE_DB": str(workdir / "hygie.db"),
-            "PYTHONPATH": os.pathsep.join(sys.path),
-        }
+        env = lab_env(workdir)
 
         def hygie(*args: str) -> subprocess.CompletedProcess:
             return lab.run_in_scanner([*HYGIE, *args], timeout=120, env=env)
