@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from hygie.checks import _sshd
 from hygie.facts.accounts import (
     FAILLOCK_DEFAULTS,
     PWHISTORY_DEFAULTS,
@@ -44,6 +45,7 @@ from hygie.facts.accounts import (
 from hygie.model import Evidence
 from hygie.registry import (
     Facts,
+    MissingFact,
     Param,
     Verdict,
     check,
@@ -56,8 +58,18 @@ from hygie.registry import (
 
 # Hash schemes a policy may accept (names as in the shadow summary and ENCRYPT_METHOD).
 HASH_CHOICES = (
-    "yescrypt", "gost_yescrypt", "sha512", "sha256", "bcrypt", "scrypt", "md5", "des",
-    "bigcrypt", "bsdi_des", "sha1", "sun_md5",
+    "yescrypt",
+    "gost_yescrypt",
+    "sha512",
+    "sha256",
+    "bcrypt",
+    "scrypt",
+    "md5",
+    "des",
+    "bigcrypt",
+    "bsdi_des",
+    "sha1",
+    "sun_md5",
 )
 STRONG_HASHES = ["yescrypt", "sha512"]
 # PASS_MAX_DAYS / shadow max at or above this is "never expires" (99999 by convention).
@@ -266,7 +278,9 @@ def password_min_length(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 )
 def password_complexity(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     need_cls, forbid, need_dict = (
-        params["require_complexity"], params["forbid_complexity"], params["require_dictcheck"]
+        params["require_complexity"],
+        params["forbid_complexity"],
+        params["require_dictcheck"],
     )
     if not (need_cls or forbid or need_dict):
         return not_applicable("the policy requires neither composition rules nor a blocklist")
@@ -412,15 +426,11 @@ def password_max_age(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return judge(ok, detail, Evidence(_expected_expiry(params), detail, "login_defs"))
 
 
-def _login_defs_minimum(
-    facts: Facts, key: str, default: int, minimum: int, what: str
-) -> Verdict:
+def _login_defs_minimum(facts: Facts, key: str, default: int, minimum: int, what: str) -> Verdict:
     """``key`` in login.defs must be at least ``minimum`` (absent -> shadow's default)."""
     value, where = _int_setting(_login_defs(facts), key, default, "shadow")
     ok = value is not None and value >= minimum
-    return judge(
-        ok, f"{what}: {where}", Evidence(f"{key} >= {minimum}", where, "login_defs")
-    )
+    return judge(ok, f"{what}: {where}", Evidence(f"{key} >= {minimum}", where, "login_defs"))
 
 
 @check(
@@ -431,8 +441,7 @@ def _login_defs_minimum(
         "defeat the history rule."
     ),
     remediation=(
-        "Set `PASS_MIN_DAYS 1` in /etc/login.defs; for existing users run "
-        "`chage --mindays 1 USER`."
+        "Set `PASS_MIN_DAYS 1` in /etc/login.defs; for existing users run `chage --mindays 1 USER`."
     ),
     references=_refs(_AGING_REFS, cis_ubuntu_2204_v2_0_0=["5.4.1.2"]),
     facts=("login_defs",),
@@ -566,9 +575,7 @@ def _lockout_problems(
     params={
         "max_deny": Param(5, "failures allowed before lockout (deny)", minimum=1),
         "min_unlock_time": Param(900, "minimum automatic unlock delay in seconds", minimum=0),
-        "allow_never_unlock": Param(
-            True, "accept unlock_time=0 (only an administrator unlocks)"
-        ),
+        "allow_never_unlock": Param(True, "accept unlock_time=0 (only an administrator unlocks)"),
         "require_even_deny_root": Param(False, "require even_deny_root (root is locked too)"),
     },
 )
@@ -696,8 +703,10 @@ def password_hash_method(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     defs = _login_defs(facts)
     method = defs.get("ENCRYPT_METHOD")
     defs_hash = normalise_encrypt_method(method.value) if method else "des"
-    defs_where = f"ENCRYPT_METHOD={method.value} ({method.source})" if method else (
-        "ENCRYPT_METHOD not set (shadow default DES)"
+    defs_where = (
+        f"ENCRYPT_METHOD={method.value} ({method.source})"
+        if method
+        else ("ENCRYPT_METHOD not set (shadow default DES)")
     )
     evidence = [Evidence(f"one of {sorted(allowed)}", f"login.defs {defs_where}", "login_defs")]
     bad = [f"login.defs {defs_where}"] if defs_hash not in allowed else []
@@ -847,6 +856,77 @@ def accounts_uid0_only_root(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     )
 
 
+_ROOT_EXPECTED = (
+    "root password locked, or PermitRootLogin prohibit-password, forced-commands-only or no"
+)
+
+
+@check(
+    title="Root cannot log in over SSH with a password",
+    severity="high",
+    rationale=(
+        "A root password that sshd accepts is the one credential worth guessing from the "
+        "network: a known account name, full control of every record on the host, and a "
+        "login that names no administrator. An empty root password needs no guessing at "
+        "all. Locking root's password or admitting root over SSH only with a key closes it."
+    ),
+    remediation=(
+        "Lock root's password with `passwd -l root` (administrators use sudo), or set "
+        "`PermitRootLogin prohibit-password` (or `no`) in /etc/ssh/sshd_config and reload "
+        "sshd. Replace or lock an empty root password at once."
+    ),
+    references=_sshd.ROOT_LOGIN_REFS,
+    facts=("shadow_summary", _sshd.FACT),
+)
+def accounts_root_access(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    root = next((e for e in _shadow(facts) if e.name == "root"), None)
+    if root is None:
+        return errored(
+            "/etc/shadow has no root entry: root's password cannot be assessed",
+            Evidence(_ROOT_EXPECTED, "no root line in /etc/shadow", "shadow_summary"),
+        )
+    if root.scheme == "empty":
+        return failed(
+            "root has an empty password: anyone at a login prompt, or running su, becomes root "
+            "without any credential",
+            Evidence(_ROOT_EXPECTED, "root: empty password field", "shadow_summary"),
+        )
+    if root.locked or root.scheme == "none":
+        state = "locked" if root.locked else "no password hash"
+        return passed(
+            f"root has no usable password ({state})",
+            Evidence(_ROOT_EXPECTED, f"root: {state}", "shadow_summary"),
+        )
+    # A real (or unrecognised, so possibly real) hash: whether SSH accepts it decides.
+    cfg = _sshd.sshd_config(facts)
+    if cfg is None:
+        return not_applicable("sshd is not installed (sshd -T: command not found)")
+    mode = _sshd.root_login(cfg.value("permitrootlogin"))
+    if mode not in _sshd.ROOT_ORDER:
+        raise MissingFact(_sshd.FACT, f"sshd -T printed no usable permitrootlogin ({mode!r})")
+    methods = _sshd.password_methods(cfg)
+    password = f"root: usable {root.scheme} password"
+    ssh = f"permitrootlogin {mode}; " + (", ".join(methods) or "no password authentication")
+    evidence = (
+        Evidence(_ROOT_EXPECTED, password, "shadow_summary"),
+        Evidence(_ROOT_EXPECTED, ssh, _sshd.FACT),
+    )
+    if mode != "yes":
+        return passed(f"root has a usable password, but sshd: permitrootlogin {mode}", *evidence)
+    if not methods:
+        return passed("root has a usable password, but sshd accepts no password", *evidence)
+    if _sshd.publickey_required(cfg):
+        return passed(
+            "root has a usable password, but sshd asks for a public key first "
+            f"(authenticationmethods {cfg.value('authenticationmethods')})",
+            *evidence,
+        )
+    return failed(
+        f"root has a usable {root.scheme} password and sshd accepts it from the network: {ssh}",
+        *evidence,
+    )
+
+
 def _aging_problems(e: ShadowEntry, params: Mapping[str, Any]) -> list[str]:
     """What is wrong with one user's shadow aging fields under the policy."""
     problems = []
@@ -860,7 +940,8 @@ def _aging_problems(e: ShadowEntry, params: Mapping[str, Any]) -> list[str]:
     if (e.min or 0) < params["min_days"]:
         problems.append(f"min {e.min if e.min is not None else 'unset'}")
     if not never:
-        if (e.warn if e.warn is not None else -1) < params["warn_days"]:
+        warn_days = params["warn_days"]  # 0: not checked, so an unset field is no problem
+        if warn_days > 0 and (e.warn if e.warn is not None else -1) < warn_days:
             problems.append(f"warn {e.warn if e.warn is not None else 'unset'}")
         limit = params["inactive_days"]
         if limit >= 0 and (e.inactive is None or e.inactive < 0 or e.inactive > limit):
@@ -898,23 +979,19 @@ def _aging_problems(e: ShadowEntry, params: Mapping[str, Any]) -> list[str]:
 )
 def accounts_password_aging(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     users = [
-        e for e in _shadow(facts)
-        if e.has_usable_password and e.name not in params["exempt_users"]
+        e for e in _shadow(facts) if e.has_usable_password and e.name not in params["exempt_users"]
     ]
     if not users:
         return passed(
             "no account has a usable password",
             Evidence("aging per policy", "no account with a usable password", "shadow_summary"),
         )
-    offenders = [
-        f"{e.name} ({', '.join(p)})" for e in users if (p := _aging_problems(e, params))
-    ]
+    offenders = [f"{e.name} ({', '.join(p)})" for e in users if (p := _aging_problems(e, params))]
     return _problems_verdict(
         offenders,
         f"{len(users)} account(s) with a usable password follow the aging policy",
         "password aging out of policy",
-        _expected_expiry(params)
-        + f", min >= {params['min_days']}, warn >= {params['warn_days']}",
+        _expected_expiry(params) + f", min >= {params['min_days']}, warn >= {params['warn_days']}",
         "shadow_summary",
     )
 

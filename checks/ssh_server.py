@@ -8,20 +8,49 @@ Every check reads what the daemon would actually apply, not what a file appears 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
 from hygie.checks._ssh_crypto import CRYPTO_REFS, WEAK_CIPHERS, WEAK_KEX, WEAK_MACS
+from hygie.checks._sshd import (
+    FACT,
+    ROOT_LOGIN_REFS,
+    ROOT_ORDER,
+    TEST_FACT,
+    password_methods,
+    publickey_required,
+    root_login,
+    sshd_config,
+    sshd_trace,
+)
 from hygie.facts.ssh import (
+    BannerFile,
+    ConfigLine,
     SshdConfig,
+    parse_banner_file,
     parse_file_modes,
     parse_host_keys,
-    parse_sshd_t,
+    parse_sshd_test,
 )
 from hygie.model import Evidence
-from hygie.registry import Facts, Param, Verdict, check, failed, judge, not_applicable, passed
+from hygie.registry import (
+    Facts,
+    MissingFact,
+    Param,
+    Verdict,
+    check,
+    errored,
+    failed,
+    judge,
+    not_applicable,
+    passed,
+)
 
-FACT = "sshd_effective"
+BANNER_FACT = "sshd_banner_file"
+#: What checks that judge sshd -T keywords read: the trace only adds the lines of a
+#: keyword set twice to their evidence.
+FACTS = (FACT, TEST_FACT)
 RELOAD = "then validate with `sshd -t` and reload: `systemctl reload ssh` (Debian) or `sshd`"
 
 # Shared framework references, narrowed per check below.
@@ -46,18 +75,6 @@ def _refs(base: Mapping[str, list[str]], **extra: list[str]) -> dict[str, list[s
     return {**base, **extra}
 
 
-def _sshd(facts: Facts) -> SshdConfig | None:
-    """The effective config, or None when sshd is not installed (exit 127).
-
-    Any other failure (not root, missing /run/sshd, syntax error) raises MissingFact
-    through ``facts.text`` and becomes ``error``: a broken read is never a pass.
-    """
-    fact = facts.get(FACT)
-    if fact.command_missing:
-        return None
-    return parse_sshd_t(facts.text(FACT))
-
-
 def _absent() -> Verdict:
     return not_applicable("sshd is not installed (sshd -T: command not found)")
 
@@ -66,27 +83,58 @@ def _evidence(expected: str, actual: str) -> Evidence:
     return Evidence(expected=expected, actual=actual, fact=FACT)
 
 
-def _capped(items: Iterable[str], limit: int = 50) -> str:
+def _capped(items: Iterable[str], limit: int = 50, sep: str = ", ") -> str:
     items = list(items)
-    text = ", ".join(items[:limit])
+    text = sep.join(items[:limit])
     if len(items) > limit:
         text += f" (+{len(items) - limit} more)"
     return text or "none"
 
 
+def _conflict_evidence(keyword: str, lines: Iterable[ConfigLine]) -> Evidence:
+    return Evidence(
+        f"{keyword} set once, or always to the same value",
+        _capped((f"{ln.where} {ln.keyword} {ln.value}" for ln in lines), sep="; "),
+        TEST_FACT,
+    )
+
+
+def _with_conflicts(verdict: Verdict, facts: Facts, *keywords: str) -> Verdict:
+    """``verdict`` plus the file:line of every setting of ``keywords`` that the
+    configuration gives more than once with different values.
+
+    The verdict stays the one ``sshd -T`` supports (which line wins depends on the keyword
+    and on Include order); the lines show an admin why the file seems to say otherwise.
+    """
+    trace = sshd_trace(facts)
+    conflicts = trace.conflicts() if trace is not None else {}
+    found = {k: conflicts[k] for k in keywords if k in conflicts}
+    if not found:
+        return verdict
+    note = "; ".join(
+        f"{k} is set {len(lines)} times with different values" for k, lines in found.items()
+    )
+    return replace(
+        verdict,
+        message=f"{verdict.message} ({note}: sshd -T shows the one applied)",
+        evidence=(*verdict.evidence, *(_conflict_evidence(k, ln) for k, ln in found.items())),
+    )
+
+
 def _keyword_check(facts: Facts, keyword: str, ok: Callable[[str], bool], expected: str) -> Verdict:
     """The common shape: one keyword, one predicate on its value."""
-    cfg = _sshd(facts)
+    cfg = sshd_config(facts)
     if cfg is None:
         return _absent()
     actual = cfg.value(keyword, "<unset>")
     good = ok(actual)
     state = "compliant" if good else "not compliant"
-    return judge(
+    verdict = judge(
         good,
         f"{keyword} is {actual} ({state}; expected {expected})",
         _evidence(f"{keyword} {expected}", f"{keyword} {actual}"),
     )
+    return _with_conflicts(verdict, facts, keyword)
 
 
 def _int(value: str, default: int = -1) -> int:
@@ -96,12 +144,56 @@ def _int(value: str, default: int = -1) -> int:
         return default
 
 
-# -- authentication --------------------------------------------------------------------
+# -- configuration ---------------------------------------------------------------------
 
-# Strictest first; without-password is the old spelling of prohibit-password, still
-# printed by sshd -T on OpenSSH 9.x.
-_ROOT_ORDER = ("no", "forced-commands-only", "prohibit-password", "yes")
-_ROOT_ALIASES = {"without-password": "prohibit-password"}
+
+@check(
+    title="sshd accepts its configuration",
+    severity="high",
+    rationale=(
+        "A configuration sshd rejects (unknown keyword, invalid value) stops the daemon at "
+        "its next restart, locking administrators out of servers holding patient data, and "
+        "means the hardening written in the files is not what runs. A keyword set twice "
+        "with different values is accepted, but which line applies depends on the keyword "
+        "and the Include order, so the file no longer says what the server does."
+    ),
+    remediation=(
+        "Fix each file and line sshd quotes, run `sshd -t` until it prints nothing, then "
+        "reload: `systemctl reload ssh` (Debian) or `sshd` (RHEL). Where a keyword is set in "
+        "several places, keep one line (drop-ins in /etc/ssh/sshd_config.d/ are read first)."
+    ),
+    references=_refs(_CONFIG_REFS, nist_800_53r5=["CM-6"]),
+    facts=(TEST_FACT,),
+)
+def ssh_config_valid(facts: Facts, params: Mapping[str, Any]) -> Verdict:
+    fact = facts.get(TEST_FACT)
+    if fact.command_missing:
+        return _absent()
+    trace = parse_sshd_test(fact.text)
+    expected = "sshd -t accepts the configuration"
+    if not fact.ok:
+        if not trace.errors:
+            last = trace.messages[-1] if trace.messages else "no message"
+            raise MissingFact(TEST_FACT, f"sshd -t exited {fact.exit_status}: {last}")
+        quoted = _capped(trace.errors, 10, sep="; ")
+        return failed(
+            f"sshd rejects its configuration: {quoted}", Evidence(expected, quoted, TEST_FACT)
+        )
+    evidence = [Evidence(expected, f"accepted; {len(trace.settings)} global settings", TEST_FACT)]
+    notes = []
+    if trace.warnings:
+        notes.append(f"sshd warns: {_capped(trace.warnings, 10, sep='; ')}")
+    conflicts = trace.conflicts()
+    if conflicts:
+        notes.append(
+            f"set more than once with different values (sshd -T shows the one applied): "
+            f"{_capped(conflicts)}"
+        )
+        evidence += [_conflict_evidence(k, lines) for k, lines in conflicts.items()]
+    return passed("; ".join(["sshd accepts its configuration", *notes]), *evidence)
+
+
+# -- authentication --------------------------------------------------------------------
 
 
 @check(
@@ -117,18 +209,8 @@ _ROOT_ALIASES = {"without-password": "prohibit-password"}
         f"/etc/ssh/sshd_config.d/ read before others), {RELOAD}. Administrators log in with "
         "their own account and use sudo."
     ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(a)(2)(i)", "164.312(d)", "164.308(a)(4)(ii)(B)"],
-        "nist_800_53r5": ["AC-6(2)", "AC-17", "IA-2"],
-        "nist_csf_2_0": ["PR.AA-05"],
-        "iso27001_2022": ["A.8.2", "A.8.5"],
-        "nis2": ["21(2)(i)"],
-        "anssi_hygiene": ["8"],
-        "cis_controls_v8": ["5.4"],
-        "cis_ubuntu_2204_v2_0_0": ["5.1.20"],
-    },
-    facts=(FACT,),
+    references=ROOT_LOGIN_REFS,
+    facts=FACTS,
     params={
         "allowed": Param(
             "no",
@@ -138,21 +220,13 @@ _ROOT_ALIASES = {"without-password": "prohibit-password"}
     },
 )
 def ssh_root_login(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    limit = _ROOT_ORDER.index(params["allowed"])
+    limit = ROOT_ORDER.index(params["allowed"])
 
     def ok(value: str) -> bool:
-        value = _ROOT_ALIASES.get(value.lower(), value.lower())
-        return value in _ROOT_ORDER and _ROOT_ORDER.index(value) <= limit
+        value = root_login(value)
+        return value in ROOT_ORDER and ROOT_ORDER.index(value) <= limit
 
     return _keyword_check(facts, "permitrootlogin", ok, f"{params['allowed']} or stricter")
-
-
-def _publickey_required(cfg: SshdConfig) -> bool:
-    """True when every AuthenticationMethods list includes publickey (key + password MFA)."""
-    methods = cfg.value("authenticationmethods", "any")
-    if methods == "any":
-        return False
-    return all("publickey" in chain.split(",") for chain in methods.split())
 
 
 @check(
@@ -174,34 +248,32 @@ def _publickey_required(cfg: SshdConfig) -> bool:
         nist_800_53r5=["AC-17", "IA-2", "IA-5"],
         anssi_hygiene=["13"],
     ),
-    facts=(FACT,),
+    facts=FACTS,
     params={"allow": Param(False, "accept password logins (not recommended)")},
 )
 def ssh_password_authentication(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    cfg = _sshd(facts)
+    cfg = sshd_config(facts)
     if cfg is None:
         return _absent()
-    # PAM keyboard-interactive asks for the same password; older releases call it
-    # challengeresponseauthentication. Without PAM it has no password device on Linux.
-    kbd = cfg.value("kbdinteractiveauthentication") or cfg.value(
-        "challengeresponseauthentication", "no"
+    verdict = _password_verdict(cfg, params["allow"])
+    return _with_conflicts(
+        verdict, facts, "passwordauthentication", "kbdinteractiveauthentication", "usepam"
     )
-    settings = {
-        "passwordauthentication": cfg.flag("passwordauthentication"),
-        "kbdinteractiveauthentication": kbd.lower() == "yes" and cfg.flag("usepam"),
-    }
-    enabled = [f"{k} yes" for k, on in settings.items() if on]
+
+
+def _password_verdict(cfg: SshdConfig, allow: bool) -> Verdict:
+    enabled = password_methods(cfg)
     actual = ", ".join(enabled) or "passwordauthentication no, kbdinteractiveauthentication no"
     expected = "passwordauthentication no, kbdinteractiveauthentication no"
     if not enabled:
         return passed("password authentication is disabled", _evidence(expected, actual))
-    if _publickey_required(cfg):
+    if publickey_required(cfg):
         methods = cfg.value("authenticationmethods")
         return passed(
             f"passwords are only accepted after a public key (authenticationmethods {methods})",
             _evidence(expected, f"{actual}; authenticationmethods {methods}"),
         )
-    if params["allow"]:
+    if allow:
         return passed(f"password logins accepted by policy ({actual})", _evidence(expected, actual))
     return failed(f"sshd accepts passwords alone: {actual}", _evidence(expected, actual))
 
@@ -220,7 +292,7 @@ def ssh_password_authentication(facts: Facts, params: Mapping[str, Any]) -> Verd
         anssi_hygiene=["10"],
         cis_ubuntu_2204_v2_0_0=["5.1.19"],
     ),
-    facts=(FACT,),
+    facts=FACTS,
 )
 def ssh_permit_empty_passwords(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return _keyword_check(facts, "permitemptypasswords", lambda v: v.lower() == "no", "no")
@@ -243,7 +315,7 @@ def ssh_permit_empty_passwords(facts: Facts, params: Mapping[str, Any]) -> Verdi
         "nis2": ["21(2)(i)"],
         "cis_ubuntu_2204_v2_0_0": ["5.1.16"],
     },
-    facts=(FACT,),
+    facts=FACTS,
     params={"maximum": Param(4, "highest accepted MaxAuthTries", minimum=1, maximum=100)},
 )
 def ssh_max_auth_tries(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -264,7 +336,7 @@ def ssh_max_auth_tries(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         nist_800_53r5=["SC-5", "CM-6"],
         cis_ubuntu_2204_v2_0_0=["5.1.13"],
     ),
-    facts=(FACT,),
+    facts=FACTS,
     params={"maximum": Param(60, "highest accepted LoginGraceTime (s)", minimum=1)},
 )
 def ssh_login_grace_time(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -298,7 +370,7 @@ def _startups(value: str) -> tuple[int, int, int] | None:
         nist_800_53r5=["SC-5", "CM-6"],
         cis_ubuntu_2204_v2_0_0=["5.1.18"],
     ),
-    facts=(FACT,),
+    facts=FACTS,
     params={
         "limit": Param(
             "10:30:60",
@@ -347,14 +419,14 @@ def ssh_max_startups(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "cis_controls_v8": ["4.3"],
         "cis_ubuntu_2204_v2_0_0": ["5.1.7"],
     },
-    facts=(FACT,),
+    facts=FACTS,
     params={
         "max_interval": Param(300, "highest accepted ClientAliveInterval (s)", minimum=1),
         "max_count": Param(3, "highest accepted ClientAliveCountMax", minimum=1),
     },
 )
 def ssh_idle_timeout(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    cfg = _sshd(facts)
+    cfg = sshd_config(facts)
     if cfg is None:
         return _absent()
     interval = _int(cfg.value("clientaliveinterval", "0"), 0)
@@ -377,34 +449,39 @@ def ssh_idle_timeout(facts: Facts, params: Mapping[str, Any]) -> Verdict:
             if count == 0
             else f"count {count} is above {params['max_count']}"
         )
-    if problems:
-        return failed("; ".join(problems), _evidence(expected, actual))
-    return passed(
-        f"unresponsive sessions are dropped after about {interval * count}s",
-        _evidence(expected, actual),
+    verdict = (
+        failed("; ".join(problems), _evidence(expected, actual))
+        if problems
+        else passed(
+            f"unresponsive sessions are dropped after about {interval * count}s",
+            _evidence(expected, actual),
+        )
     )
+    return _with_conflicts(verdict, facts, "clientaliveinterval", "clientalivecountmax")
 
 
 def _forwarding_check(facts: Facts, keyword: str, allowed: Iterable[str]) -> Verdict:
     """``DisableForwarding yes`` overrides every forwarding keyword."""
-    cfg = _sshd(facts)
+    cfg = sshd_config(facts)
     if cfg is None:
         return _absent()
     allowed = {a.lower() for a in allowed}
     if cfg.flag("disableforwarding"):
-        return passed(
+        verdict = passed(
             "DisableForwarding yes disables all forwarding",
             _evidence(f"{keyword} in {sorted(allowed)}", "disableforwarding yes"),
         )
-    actual = cfg.value(keyword, "<unset>").lower()
-    actual = "yes" if actual == "all" else actual
-    return judge(
-        actual in allowed,
-        f"{keyword} is {actual}",
-        _evidence(
-            f"{keyword} in {sorted(allowed)} (or disableforwarding yes)", f"{keyword} {actual}"
-        ),
-    )
+    else:
+        actual = cfg.value(keyword, "<unset>").lower()
+        actual = "yes" if actual == "all" else actual
+        verdict = judge(
+            actual in allowed,
+            f"{keyword} is {actual}",
+            _evidence(
+                f"{keyword} in {sorted(allowed)} (or disableforwarding yes)", f"{keyword} {actual}"
+            ),
+        )
+    return _with_conflicts(verdict, facts, keyword, "disableforwarding")
 
 
 @check(
@@ -416,7 +493,7 @@ def _forwarding_check(facts: Facts, keyword: str, allowed: Iterable[str]) -> Ver
     ),
     remediation=f"Set `X11Forwarding no` (or `DisableForwarding yes`), {RELOAD}.",
     references=_refs(_CONFIG_REFS, cis_ubuntu_2204_v2_0_0=["5.1.8"]),
-    facts=(FACT,),
+    facts=FACTS,
 )
 def ssh_x11_forwarding(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return _forwarding_check(facts, "x11forwarding", ("no",))
@@ -439,7 +516,7 @@ def ssh_x11_forwarding(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         iso27001_2022=["A.8.9", "A.8.22"],
         cis_ubuntu_2204_v2_0_0=["5.1.8"],
     ),
-    facts=(FACT,),
+    facts=FACTS,
     params={
         "allowed": Param(
             ["no"],
@@ -469,11 +546,59 @@ def ssh_tcp_forwarding(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "iso27001_2022": ["A.8.5"],
         "cis_ubuntu_2204_v2_0_0": ["5.1.5"],
     },
-    facts=(FACT,),
+    facts=(*FACTS, BANNER_FACT),
 )
 def ssh_banner(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    return _keyword_check(
-        facts, "banner", lambda v: v.lower() not in ("none", "<unset>", ""), "a banner file"
+    cfg = sshd_config(facts)
+    if cfg is None:
+        return _absent()
+    value = cfg.value("banner", "none")
+    if value.lower() == "none":
+        verdict = failed(
+            "banner is none: sshd shows no notice before login",
+            _evidence(_BANNER_EXPECTED, "banner none"),
+        )
+    else:
+        verdict = _banner_file_verdict(value, parse_banner_file(facts.text(BANNER_FACT)))
+    return _with_conflicts(verdict, facts, "banner")
+
+
+_BANNER_EXPECTED = "banner naming an existing, non-empty file"
+# Why sshd shows nothing (it skips a banner it cannot read, silently) for each file state.
+_BANNER_PROBLEMS = {
+    "missing": "does not exist",
+    "not-a-file": "is not a regular file",
+    "unreadable": "cannot be read",
+}
+
+
+def _banner_file_verdict(value: str, banner: BannerFile) -> Verdict:
+    """Judge the file sshd would send: sshd -T only proves a path is configured."""
+    if banner.path != value:
+        return errored(
+            f"sshd -T named banner {value} but the banner fact read {banner.path}: the "
+            "configuration changed during the scan",
+            Evidence(_BANNER_EXPECTED, f"banner {banner.path}", BANNER_FACT),
+        )
+    if banner.state in _BANNER_PROBLEMS:
+        problem = _BANNER_PROBLEMS[banner.state]
+        return failed(
+            f"banner {value} {problem}: sshd shows no notice before login",
+            Evidence(_BANNER_EXPECTED, f"{value}: {problem}", BANNER_FACT),
+        )
+    if banner.state != "file" or banner.size is None:
+        return errored(
+            f"banner {value}: the banner fact is incomplete (state {banner.state or 'absent'})",
+            Evidence(_BANNER_EXPECTED, f"{value}: state {banner.state or 'absent'}", BANNER_FACT),
+        )
+    actual = f"{value}: {banner.size} bytes" + ("" if banner.has_text else ", no visible text")
+    if not banner.has_text:
+        return failed(
+            f"banner {value} is {'empty' if banner.size == 0 else 'blank'}: it says nothing",
+            Evidence(_BANNER_EXPECTED, actual, BANNER_FACT),
+        )
+    return passed(
+        f"banner {value} ({banner.size} bytes)", Evidence(_BANNER_EXPECTED, actual, BANNER_FACT)
     )
 
 
@@ -504,7 +629,7 @@ _ACCESS_KEYS = ("allowusers", "allowgroups", "denyusers", "denygroups")
     facts=(FACT,),
 )
 def ssh_access_restricted(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    cfg = _sshd(facts)
+    cfg = sshd_config(facts)
     if cfg is None:
         return _absent()
     present = [f"{k} {' '.join(cfg[k])}" for k in _ACCESS_KEYS if k in cfg]
@@ -536,7 +661,7 @@ def ssh_access_restricted(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "cis_controls_v8": ["8.2"],
         "cis_ubuntu_2204_v2_0_0": ["5.1.14"],
     },
-    facts=(FACT,),
+    facts=FACTS,
     params={
         "allowed": Param(
             ["INFO", "VERBOSE"],
@@ -570,18 +695,21 @@ def _weak_algorithms(
     facts: Facts, keywords: Iterable[str], patterns: Iterable[str], what: str
 ) -> Verdict:
     """Offered algorithms matching any weak pattern (shell-style, case-insensitive)."""
-    cfg = _sshd(facts)
+    cfg = sshd_config(facts)
     if cfg is None:
         return _absent()
     patterns = [p.lower() for p in patterns]
     offered = [a for k in keywords for a in cfg.get(k, ())]
     weak = [a for a in offered if any(fnmatchcase(a.lower(), p) for p in patterns)]
     expected = f"no {what} matching {', '.join(patterns)}"
-    if weak:
-        return failed(f"weak {what} offered: {_capped(weak)}", _evidence(expected, _capped(weak)))
-    return passed(
-        f"no weak {what} among {len(offered)} offered", _evidence(expected, _capped(offered))
+    verdict = (
+        failed(f"weak {what} offered: {_capped(weak)}", _evidence(expected, _capped(weak)))
+        if weak
+        else passed(
+            f"no weak {what} among {len(offered)} offered", _evidence(expected, _capped(offered))
+        )
     )
+    return _with_conflicts(verdict, facts, *keywords)
 
 
 _CRYPTO_REMEDIATION = (
@@ -604,7 +732,7 @@ _CRYPTO_REMEDIATION = (
         "aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr`. " + _CRYPTO_REMEDIATION
     ),
     references=_refs(CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.6"]),
-    facts=(FACT,),
+    facts=FACTS,
     params={
         "weak": Param(
             list(WEAK_CIPHERS),
@@ -628,7 +756,7 @@ def ssh_weak_ciphers(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         "umac-128-etm@openssh.com`. " + _CRYPTO_REMEDIATION
     ),
     references=_refs(CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.15"]),
-    facts=(FACT,),
+    facts=FACTS,
     params={
         "weak": Param(
             list(WEAK_MACS),
@@ -655,7 +783,7 @@ def ssh_weak_macs(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         + _CRYPTO_REMEDIATION
     ),
     references=_refs(CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.12"]),
-    facts=(FACT,),
+    facts=FACTS,
     params={
         "weak": Param(
             list(WEAK_KEX),
@@ -664,7 +792,7 @@ def ssh_weak_macs(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     },
 )
 def ssh_weak_kex(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    cfg = _sshd(facts)
+    cfg = sshd_config(facts)
     keywords = ["kexalgorithms"]
     # GSSAPI key exchange algorithms are only offered when GSSAPIKeyExchange is on.
     if cfg is not None and cfg.flag("gssapikeyexchange"):
@@ -693,7 +821,7 @@ def ssh_weak_kex(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     params={"min_rsa_bits": Param(2048, "smallest accepted RSA host key", minimum=1024)},
 )
 def ssh_weak_host_keys(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    cfg = _sshd(facts)
+    cfg = sshd_config(facts)
     if cfg is None:
         return _absent()
     keys = parse_host_keys(facts.text("ssh_host_keys"))

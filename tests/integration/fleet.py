@@ -193,12 +193,19 @@ def weak_passwords() -> LabHost:
 
 
 def weak_ssh() -> LabHost:
+    """sshd open to root passwords, with weak crypto and a Banner naming no file; root
+    has a password hash, so root is reachable over SSH with a password. The hash is
+    yescrypt-shaped but no password produces it: nobody can actually log in as root."""
+    root_hash = "$y$j9T$hygielab.salt$" + "A" * 43
+    others = [ln for ln in real_file("/etc/shadow").splitlines() if not ln.startswith("root:")]
+    shadow = "\n".join([f"root:{root_hash}:{TODAY}:0:99999:7:::", *others]) + "\n"
     return LabHost(
         "weak-ssh",
         sshd_extra="PermitRootLogin yes\nPasswordAuthentication yes\nPermitEmptyPasswords yes\n"
-        "MaxAuthTries 10\nX11Forwarding yes\n"
+        "MaxAuthTries 10\nX11Forwarding yes\nBanner /nonexistent\n"
         "Ciphers aes128-ctr,aes128-cbc,3des-cbc\nMACs hmac-sha2-256,hmac-md5,hmac-sha1\n"
         "KexAlgorithms curve25519-sha256@libssh.org,diffie-hellman-group14-sha1\n",
+        files={"/etc/shadow": shadow},
         modes={"/etc/ssh/sshd_config": "0666 root:root"},
         host_key_types=[("ed25519", 0), ("rsa", 1024)],
     )
@@ -277,7 +284,8 @@ PLANTED: dict[str, set[str]] = {
     "weak-ssh": {
         "ssh_root_login", "ssh_password_authentication", "ssh_permit_empty_passwords",
         "ssh_max_auth_tries", "ssh_x11_forwarding", "ssh_weak_ciphers", "ssh_weak_macs",
-        "ssh_weak_kex", "ssh_weak_host_keys", "ssh_config_permissions",
+        "ssh_weak_kex", "ssh_weak_host_keys", "ssh_config_permissions", "ssh_banner",
+        "accounts_root_access",
     },
     "weak-patch": {
         "os_end_of_life", "patch_cleartext_servers_installed", "patch_reboot_required",

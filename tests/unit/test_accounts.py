@@ -34,6 +34,7 @@ from hygie.model import Fact, Status
 from hygie.registry import MissingFact, all_checks
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "accounts"
+SSH_FIXTURES = FIXTURES.parent / "ssh"
 
 
 def fx(name: str) -> bytes:
@@ -213,8 +214,10 @@ def test_passwd_parser_skips_comments_and_nis():
 
 
 def test_shadow_summary_parser():
-    entries = {e.name: e for e in parse_shadow_summary(fx("shadow_summary_mixed_schemes.fail.txt"
-                                                           ).decode())}
+    entries = {
+        e.name: e
+        for e in parse_shadow_summary(fx("shadow_summary_mixed_schemes.fail.txt").decode())
+    }
     assert entries["u_lockedsha"].scheme == "sha512" and entries["u_lockedsha"].locked
     assert not entries["u_lockedsha"].has_usable_password
     assert entries["u_weird"].lastchg is None and entries["u_weird"].warn == 7
@@ -253,10 +256,18 @@ def test_shadow_awk_never_prints_hashes(tmp_path):
     assert "leak" not in out and "$" not in out
     schemes = {e.name: (e.scheme, e.locked) for e in parse_shadow_summary(out)}
     assert schemes == {
-        "y": ("yescrypt", False), "s6": ("sha512", False), "s5": ("sha256", False),
-        "m": ("md5", False), "b": ("bcrypt", False), "d": ("des", False),
-        "lk": ("sha512", True), "e": ("empty", False), "st": ("none", False),
-        "bang": ("none", True), "odd": ("unknown", False), "bad": ("sha512", False),
+        "y": ("yescrypt", False),
+        "s6": ("sha512", False),
+        "s5": ("sha256", False),
+        "m": ("md5", False),
+        "b": ("bcrypt", False),
+        "d": ("des", False),
+        "lk": ("sha512", True),
+        "e": ("empty", False),
+        "st": ("none", False),
+        "bang": ("none", True),
+        "odd": ("unknown", False),
+        "bad": ("sha512", False),
     }
     bad = next(e for e in parse_shadow_summary(out) if e.name == "bad")
     assert bad.lastchg is None and bad.min is None and bad.max == 1
@@ -285,7 +296,8 @@ def test_umask_values():
         "/etc/default/login:3:UMASK=077\n/etc/profile:1:umask -S\n/etc/x:2:echo; umask 0022\n"
     )
     assert [(s.value, s.source) for s in settings] == [
-        (0o077, "/etc/default/login:3"), (0o022, "/etc/x:2")
+        (0o077, "/etc/default/login:3"),
+        (0o022, "/etc/x:2"),
     ]
 
 
@@ -294,7 +306,7 @@ def test_umask_values():
 
 def test_account_checks_registered_with_complete_metadata():
     facts = all_facts()
-    assert len(ACCOUNT_CHECKS) == 15
+    assert len(ACCOUNT_CHECKS) == 16
     for cid in ACCOUNT_CHECKS:
         meta = all_checks()[cid]
         assert meta.references and meta.rationale and meta.remediation, cid
@@ -334,6 +346,7 @@ EXPECTED = {
     "accounts_weak_hash": ("pass", "pass", "pass", "pass"),
     "accounts_uid0_only_root": ("pass", "pass", "pass", "pass"),
     "accounts_password_aging": ("pass", "pass", "pass", "pass"),
+    "accounts_root_access": ("pass", "pass", "pass", "pass"),
     "umask_default": ("fail", "pass", "fail", "fail"),
 }
 
@@ -509,9 +522,7 @@ def test_inactive_lock(check_runner):
     assert v.status == Status.PASS and "note" not in v.message
     v = check_runner("password_inactive_lock", DEBIAN_CIS, max_days=30)
     assert v.status == Status.FAIL
-    v = check_runner(
-        "password_inactive_lock", {**DEBIAN_DEFAULT, "useradd_defaults": absent("u")}
-    )
+    v = check_runner("password_inactive_lock", {**DEBIAN_DEFAULT, "useradd_defaults": absent("u")})
     assert v.status == Status.FAIL and "never starts" in v.message
     v = check_runner("password_inactive_lock", {**DEBIAN_CIS, "useradd_defaults": b"INACTIVE=0\n"})
     assert v.status == Status.PASS
@@ -555,8 +566,9 @@ def test_lockout_module_argument_overrides_conf(check_runner):
 
 
 def test_lockout_incomplete_faillock_and_tally2(check_runner):
-    only_preauth = pam_files(common_auth="auth requisite pam_faillock.so preauth deny=3\n"
-                             "auth required pam_unix.so\n")
+    only_preauth = pam_files(
+        common_auth="auth requisite pam_faillock.so preauth deny=3\nauth required pam_unix.so\n"
+    )
     v = check_runner("password_lockout", {**DEBIAN_CIS, "pam_d": only_preauth})
     assert v.status == Status.FAIL and "authfail" in v.message
     tally = pam_files(common_auth="auth required pam_tally2.so onerr=fail deny=5 unlock_time=900\n")
@@ -658,11 +670,22 @@ def test_password_aging_per_user(check_runner):
     assert "dave (max 400, warn 3, inactive unset)" in v.message
     assert "alice" not in v.message and "carol" not in v.message and "daemon" not in v.message
     nist = check_runner(
-        "accounts_password_aging", facts,
-        require_expiry=False, forbid_expiry=True, min_days=0, exempt_users=["dave"],
+        "accounts_password_aging",
+        facts,
+        require_expiry=False,
+        forbid_expiry=True,
+        min_days=0,
+        exempt_users=["dave"],
     )
     assert nist.status == Status.FAIL and "alice (forced expiry every 365 days)" in nist.message
     assert "root" not in nist.message and "bob" not in nist.message
+
+
+def test_password_aging_warn_days_zero_is_not_checked(check_runner):
+    facts = {"shadow_summary": b"amy:yescrypt:0:19800:1:365::45:\n"}  # warn field unset
+    v = check_runner("accounts_password_aging", facts)
+    assert v.status == Status.FAIL and "amy (warn unset)" in v.message
+    assert check_runner("accounts_password_aging", facts, warn_days=0).status == Status.PASS
 
 
 def test_password_aging_caps_offender_list(check_runner):
@@ -705,3 +728,99 @@ def test_umask_pam_umask_argument_and_nothing_set(check_runner):
     v = check_runner("umask_default", nothing)
     assert v.status == Status.FAIL and "no umask 027" in v.message
     assert check_runner("umask_default", nothing, umask="abc").status == Status.ERROR
+
+
+# --------------------------------------------------------------- root access
+
+
+def sshd_t(name: str, **lines: str) -> bytes:
+    """An ``sshd -T`` fixture with ``keyword=value`` lines replaced."""
+    kept = [
+        ln for ln in (SSH_FIXTURES / name).read_text().splitlines() if ln.split(" ")[0] not in lines
+    ]
+    return "\n".join([*kept, *(f"{k} {v}" for k, v in lines.items())]).encode() + b"\n"
+
+
+ROOT_HASH = fx("shadow_summary_users_aging.fail.txt")  # root:yescrypt, not locked
+ROOT_NONE = fx("shadow_summary_debian12_system_only.pass.txt")  # root:none (Debian "*")
+WEAK_SSHD = sshd_t("sshd_t_weak.fail.txt")  # permitrootlogin yes, password yes
+
+
+def root_facts(shadow: bytes, sshd: bytes | Fact = WEAK_SSHD) -> dict[str, bytes | Fact]:
+    return {"shadow_summary": shadow, "sshd_effective": sshd}
+
+
+def with_root(line: str) -> bytes:
+    return ROOT_HASH.replace(b"root:yescrypt:0:", line.encode())
+
+
+def test_root_password_accepted_over_ssh_fails(check_runner):
+    v = check_runner("accounts_root_access", root_facts(ROOT_HASH))
+    assert v.status == Status.FAIL
+    assert "usable yescrypt password" in v.message and "permitrootlogin yes" in v.message
+    assert {e.fact for e in v.evidence} == {"shadow_summary", "sshd_effective"}
+
+
+@pytest.mark.parametrize(
+    ("shadow", "why"),
+    [
+        (ROOT_NONE, "no password hash"),
+        (with_root("root:yescrypt:1:"), "locked"),  # passwd -l root: "!$y$..."
+        (with_root("root:none:1:"), "locked"),  # "!" or "!*"
+    ],
+)
+def test_root_without_usable_password_passes(check_runner, shadow, why):
+    v = check_runner("accounts_root_access", root_facts(shadow))
+    assert v.status == Status.PASS and why in v.message
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        ({"permitrootlogin": "prohibit-password"}, Status.PASS),
+        ({"permitrootlogin": "without-password"}, Status.PASS),
+        ({"permitrootlogin": "forced-commands-only"}, Status.PASS),
+        ({"permitrootlogin": "no"}, Status.PASS),
+        ({"passwordauthentication": "no", "kbdinteractiveauthentication": "no"}, Status.PASS),
+        # keyboard-interactive asks for the same password through PAM
+        ({"passwordauthentication": "no", "usepam": "yes"}, Status.FAIL),
+        ({"authenticationmethods": "publickey,password"}, Status.PASS),
+        ({"authenticationmethods": "publickey password"}, Status.FAIL),
+    ],
+)
+def test_root_password_and_sshd_settings(check_runner, lines, status):
+    sshd = sshd_t("sshd_t_weak.fail.txt", **lines)
+    v = check_runner("accounts_root_access", root_facts(ROOT_HASH, sshd))
+    assert v.status == status, v.message
+
+
+def test_empty_root_password_fails_whatever_sshd_says(check_runner):
+    hardened = sshd_t("sshd_t_hardened.pass.txt")
+    v = check_runner("accounts_root_access", root_facts(with_root("root:empty:0:"), hardened))
+    assert v.status == Status.FAIL and "empty password" in v.message
+
+
+def test_unrecognised_root_hash_is_treated_as_usable(check_runner):
+    v = check_runner("accounts_root_access", root_facts(with_root("root:unknown:0:")))
+    assert v.status == Status.FAIL and "usable unknown password" in v.message
+
+
+def test_root_access_without_sshd_or_root_entry(check_runner):
+    absent = Fact("sshd_effective", b"", b"sh: 1: sshd: not found\n", exit_status=127)
+    v = check_runner("accounts_root_access", root_facts(ROOT_HASH, absent))
+    assert v.status == Status.NOT_APPLICABLE
+    no_root = b"".join(ln + b"\n" for ln in ROOT_HASH.splitlines() if not ln.startswith(b"root:"))
+    v = check_runner("accounts_root_access", root_facts(no_root))
+    assert v.status == Status.ERROR and "no root entry" in v.message
+    # A locked root needs no sshd verdict: a broken sshd -T does not block the pass.
+    broken = Fact("sshd_effective", b"", b"Missing privilege separation directory\n", 255)
+    assert check_runner("accounts_root_access", root_facts(ROOT_NONE, broken)).status == (
+        Status.PASS
+    )
+
+
+def test_root_access_when_sshd_rejects_its_configuration(check_runner):
+    stderr = (SSH_FIXTURES / "sshd_t_rejected_stderr.error.txt").read_bytes()
+    rejected = Fact("sshd_effective", b"", stderr, exit_status=255)
+    with pytest.raises(MissingFact, match=r"sshd rejects its configuration: .*PermitRootLogn"):
+        check_runner("accounts_root_access", root_facts(ROOT_HASH, rejected))
