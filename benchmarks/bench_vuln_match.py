@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hygie.facts.packages import Package
-from hygie.facts.vulns import encode
+from hygie.facts.vulnerabilities import encode
 from hygie.feeds import index as indexing
 from hygie.feeds.index import ecosystem_index
 from hygie.feeds.match import match_host, open_feeds

@@ -1,7 +1,7 @@
 """Known vulnerabilities: installed packages and the running kernel against OSV advisories,
 prioritised with CISA KEV (exploited now) and FIRST EPSS (likely to be exploited).
 
-Every check reads the derived fact ``vulnerable_packages`` (see hygie.facts.vulns), which
+Every check reads the derived fact ``vulnerable_packages`` (see hygie.facts.vulnerabilities), which
 names the feed versions it was matched against. When no feed could be used the fact is
 missing and these checks report ``error``; the feed-age check reports a missing or stale
 feed as a finding of its own, so a scan can never read "all clear" on old knowledge.

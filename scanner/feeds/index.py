@@ -38,7 +38,7 @@ _NO_THREAT = {"kev": None, "epss": None}
 
 
 class Finding(dict):
-    """One flaw as the fact lists it (see ``hygie.facts.vulns``), built with the index and
+    """One flaw as the fact lists it (see ``hygie.facts.vulnerabilities``), built with the index and
     shared by every host it concerns, never modified afterwards. ``json``: its JSON,
     encoded once when it is built (some µs a finding, a fraction of loading the index) and
     copied as is into every document that lists it: a host months behind lists thousands,
@@ -97,7 +97,7 @@ def _best_epss(findings: Iterable[Finding]) -> Finding | None:
 @dataclass(frozen=True, slots=True)
 class Match:
     """What one source package at one version has open: ``vulns`` sorted by id, and the
-    package-level ``summary`` (see ``hygie.facts.vulns``)."""
+    package-level ``summary`` (see ``hygie.facts.vulnerabilities``)."""
 
     vulns: list[Finding]
     summary: dict

@@ -73,7 +73,7 @@ _COLLECTOR_PAUSE = _CollectorPause()
 def match_host(
     store: FeedStore, ecosystem: str, packages: tuple[Package, ...], running_kernel: str
 ) -> dict:
-    """The ``vulnerable_packages`` document of one host (see ``hygie.facts.vulns``).
+    """The ``vulnerable_packages`` document of one host (see ``hygie.facts.vulnerabilities``).
 
     Findings are listed once per source package and version, with the binary packages
     installed from it: libc6, libc-bin, libc-l10n... share glibc's flaws, and repeating them

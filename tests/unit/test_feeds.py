@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from hygie.cli import cli
 from hygie.facts.packages import Package, parse_dpkg_packages
-from hygie.facts.vulns import encode
+from hygie.facts.vulnerabilities import encode
 from hygie.feeds.epss import parse_epss, read_epss
 from hygie.feeds.kev import read_kev
 from hygie.feeds.match import match_host, open_feeds

@@ -368,7 +368,7 @@ def test_os_end_of_life_esm_and_unknown(check_runner):
 def test_os_eol_table_is_complete():
     from datetime import date
 
-    from hygie.checks.patching import os_eol_table
+    from hygie.checks.packages import os_eol_table
 
     table = os_eol_table()
     assert set(table["debian"]) == {"9", "10", "11", "12", "13"}
