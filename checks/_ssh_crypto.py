@@ -12,15 +12,3 @@ WEAK_KEX = (
     "rsa1024-sha1",
     "gss-*sha1-*",
 )
-
-#: Control references shared by every check on SSH channel cryptography.
-CRYPTO_REFS: dict[str, list[str]] = {
-    "gdpr": ["32(1)(a)"],
-    "hipaa": ["164.312(e)(1)", "164.312(e)(2)(ii)"],
-    "nist_800_53r5": ["AC-17(2)", "SC-8(1)", "SC-13"],
-    "nist_csf_2_0": ["PR.DS-02"],
-    "iso27001_2022": ["A.8.24", "A.8.20"],
-    "nis2": ["21(2)(h)"],
-    "anssi_hygiene": ["21"],
-    "cis_controls_v8": ["3.10"],
-}

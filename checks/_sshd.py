@@ -13,19 +13,6 @@ from hygie.registry import Facts, MissingFact
 FACT = "sshd_effective"
 TEST_FACT = "sshd_config_test"
 
-#: Root reachable over SSH: the same controls whether the door is sshd's PermitRootLogin
-#: (ssh_root_login) or root's password behind it (accounts_root_access).
-ROOT_LOGIN_REFS: dict[str, list[str]] = {
-    "gdpr": ["32(1)(b)"],
-    "hipaa": ["164.312(a)(2)(i)", "164.312(d)", "164.308(a)(4)(ii)(B)"],
-    "nist_800_53r5": ["AC-6(2)", "AC-17", "IA-2"],
-    "nist_csf_2_0": ["PR.AA-05"],
-    "iso27001_2022": ["A.8.2", "A.8.5"],
-    "nis2": ["21(2)(i)"],
-    "anssi_hygiene": ["8"],
-    "cis_controls_v8": ["5.4"],
-    "cis_ubuntu_2204_v2_0_0": ["5.1.20"],
-}
 
 # Strictest first; without-password is the old spelling of prohibit-password, still
 # printed by sshd -T on OpenSSH 9.x.

@@ -78,31 +78,6 @@ MAX_LISTED = 50
 
 # ------------------------------------------------------------------ reference sets
 
-_PASSWORD_REFS: dict[str, list[str]] = {
-    "gdpr": ["32(1)(b)"],
-    "hipaa": ["164.308(a)(5)(ii)(D)"],
-    "nist_800_53r5": ["IA-5(1)"],
-    "nist_csf_2_0": ["PR.AA-01"],
-    "iso27001_2022": ["A.5.17"],
-    "nis2": ["21(2)(i)", "21(2)(g)"],
-    "anssi_hygiene": ["10"],
-    "anssi_bp028": ["R31"],
-    "cis_controls_v8": ["5.2"],
-}
-_AGING_REFS: dict[str, list[str]] = {
-    "gdpr": ["32(1)(b)"],
-    "hipaa": ["164.308(a)(5)(ii)(D)"],
-    "nist_800_53r5": ["IA-5"],
-    "nist_csf_2_0": ["PR.AA-01"],
-    "iso27001_2022": ["A.5.17"],
-    "nis2": ["21(2)(i)"],
-    "anssi_hygiene": ["10"],
-}
-
-
-def _refs(base: Mapping[str, list[str]], **extra: list[str]) -> dict[str, list[str]]:
-    return {**base, **extra}
-
 
 # ------------------------------------------------------------------ shared helpers
 
@@ -190,22 +165,6 @@ def _problems_verdict(
 
 
 @check(
-    title="Password minimum length is enforced",
-    severity="high",
-    rationale=(
-        "Length is the main factor of password strength against guessing and offline "
-        "cracking; short passwords on hosts holding patient data give an attacker cheap "
-        "access to ePHI. NIST SP 800-63B asks for 15 characters for single-factor passwords."
-    ),
-    remediation=(
-        "Set `minlen = 14` (or the policy value) in /etc/security/pwquality.conf (or a "
-        "file in /etc/security/pwquality.conf.d/) and make sure no `minlen=` argument on "
-        "the pam_pwquality line in /etc/pam.d/common-password (Debian/Ubuntu) or "
-        "/etc/pam.d/system-auth and password-auth (RHEL) overrides it. On Debian install "
-        "libpam-pwquality (`apt install libpam-pwquality`; pam-auth-update enables it). "
-        "login.defs PASS_MIN_LEN has no effect when passwords change through PAM."
-    ),
-    references=_refs(_PASSWORD_REFS, cis_ubuntu_2204_v2_0_0=["5.3.3.2.2"]),
     facts=("pam_d", "pwquality_conf", "login_defs"),
     params={
         "min_length": Param(14, "shortest acceptable password length", minimum=6, maximum=128),
@@ -248,24 +207,6 @@ def password_min_length(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="Password complexity and dictionary checks match the policy",
-    severity="medium",
-    rationale=(
-        "A dictionary (blocklist) check stops the passwords attackers try first. "
-        "Composition rules (character classes) are required by CIS and ANSSI but "
-        "discouraged by NIST SP 800-63B, so the policy chooses."
-    ),
-    remediation=(
-        "In /etc/security/pwquality.conf set `minclass = 3` (or the policy value) and "
-        "`dictcheck = 1`; for NIST-style policies remove `minclass` and negative "
-        "`*credit` values. Check that the pam_pwquality line in common-password "
-        "(Debian) or system-auth/password-auth (RHEL) carries no overriding argument."
-    ),
-    references=_refs(
-        _PASSWORD_REFS,
-        nist_800_53r5=["IA-5(1)"],
-        cis_ubuntu_2204_v2_0_0=["5.3.3.2.3", "5.3.3.2.6"],
-    ),
     facts=("pam_d", "pwquality_conf"),
     params={
         "require_complexity": Param(True, "require character-class rules (CIS, ANSSI)"),
@@ -323,19 +264,6 @@ def password_complexity(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="Password reuse is prevented (history)",
-    severity="low",
-    rationale=(
-        "Remembering previous passwords stops users from cycling back to a password that "
-        "may already be compromised."
-    ),
-    remediation=(
-        "Add `password requisite pam_pwhistory.so remember=24 enforce_for_root use_authtok` "
-        "before pam_unix in /etc/pam.d/common-password (Debian) or system-auth and "
-        "password-auth (RHEL), or set `remember = 24` in /etc/security/pwhistory.conf "
-        "(PAM >= 1.5). Prefer pam_pwhistory to pam_unix `remember=` (MD5 history)."
-    ),
-    references=_refs(_PASSWORD_REFS, cis_ubuntu_2204_v2_0_0=["5.3.3.3.1"]),
     facts=("pam_d", "pwhistory_conf"),
     params={"remember": Param(24, "previous passwords that cannot be reused", minimum=1)},
 )
@@ -402,20 +330,6 @@ _EXPIRY_PARAMS = {
 
 
 @check(
-    title="Default maximum password age matches the policy",
-    severity="low",
-    rationale=(
-        "Expiry bounds how long a leaked password stays usable (CIS, ANSSI), while NIST "
-        "SP 800-63B forbids forced periodic changes because they lead to weaker, "
-        "predictable passwords. login.defs applies to accounts created from now on; "
-        "accounts_password_aging checks existing accounts."
-    ),
-    remediation=(
-        "Set `PASS_MAX_DAYS 365` (or the policy value) in /etc/login.defs and apply it to "
-        "existing users with `chage --maxdays 365 USER`. For NIST policies set "
-        "`PASS_MAX_DAYS 99999`."
-    ),
-    references=_refs(_AGING_REFS, cis_ubuntu_2204_v2_0_0=["5.4.1.1"]),
     facts=("login_defs",),
     params=dict(_EXPIRY_PARAMS),
 )
@@ -434,16 +348,6 @@ def _login_defs_minimum(facts: Facts, key: str, default: int, minimum: int, what
 
 
 @check(
-    title="Default minimum password age is set",
-    severity="low",
-    rationale=(
-        "A minimum age stops a user from cycling through passwords in one sitting to "
-        "defeat the history rule."
-    ),
-    remediation=(
-        "Set `PASS_MIN_DAYS 1` in /etc/login.defs; for existing users run `chage --mindays 1 USER`."
-    ),
-    references=_refs(_AGING_REFS, cis_ubuntu_2204_v2_0_0=["5.4.1.2"]),
     facts=("login_defs",),
     params={"min_days": Param(1, "days before a password may be changed again", minimum=0)},
 )
@@ -454,17 +358,6 @@ def password_min_age(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="Users are warned before their password expires",
-    severity="low",
-    rationale=(
-        "A warning period lets users change an expiring password in time instead of being "
-        "locked out or rushing to a weak choice."
-    ),
-    remediation=(
-        "Set `PASS_WARN_AGE 7` in /etc/login.defs; for existing users run "
-        "`chage --warndays 7 USER`."
-    ),
-    references=_refs(_AGING_REFS, cis_ubuntu_2204_v2_0_0=["5.4.1.3"]),
     facts=("login_defs",),
     params={"warn_days": Param(7, "days of warning before expiry", minimum=0)},
 )
@@ -475,29 +368,6 @@ def password_warn_age(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="Accounts are locked after a period of password inactivity",
-    severity="low",
-    rationale=(
-        "Dormant accounts of departed staff are a classic path into clinical systems; "
-        "useradd's INACTIVE locks an account a few days after its password expired. "
-        "It only has an effect when passwords expire."
-    ),
-    remediation=(
-        "Run `useradd -D -f 45` (writes INACTIVE=45 to /etc/default/useradd) and apply to "
-        "existing users with `chage --inactive 45 USER`."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.308(a)(3)(ii)(C)"],
-        "nist_800_53r5": ["AC-2(3)"],
-        "nist_csf_2_0": ["PR.AA-01"],
-        "iso27001_2022": ["A.5.18"],
-        "nis2": ["21(2)(i)"],
-        "anssi_hygiene": ["6"],
-        "anssi_bp028": ["R30"],
-        "cis_controls_v8": ["5.3"],
-        "cis_ubuntu_2204_v2_0_0": ["5.4.1.5"],
-    },
     facts=("useradd_defaults", "login_defs"),
     params={"max_days": Param(45, "days after expiry before the account locks", minimum=0)},
 )
@@ -548,29 +418,6 @@ def _lockout_problems(
 
 
 @check(
-    title="Accounts lock after repeated authentication failures",
-    severity="medium",
-    rationale=(
-        "Locking an account after a few failures turns online password guessing against "
-        "clinical workstations and servers into a slow, noisy attack."
-    ),
-    remediation=(
-        "Debian/Ubuntu: enable pam_faillock (`pam-auth-update` with the faillock profile, "
-        "or in /etc/pam.d/common-auth: `auth requisite pam_faillock.so preauth` before "
-        "pam_unix and `auth [default=die] pam_faillock.so authfail` after it), then set "
-        "`deny = 5` and `unlock_time = 900` in /etc/security/faillock.conf. RHEL: "
-        "`authselect enable-feature with-faillock` and the same faillock.conf values."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.308(a)(5)(ii)(C)", "164.312(a)(1)"],
-        "nist_800_53r5": ["AC-7"],
-        "nist_csf_2_0": ["PR.AA-03"],
-        "iso27001_2022": ["A.8.5"],
-        "nis2": ["21(2)(i)"],
-        "anssi_bp028": ["R31"],
-        "cis_ubuntu_2204_v2_0_0": ["5.3.3.1.1", "5.3.3.1.2"],
-    },
     facts=("pam_d", "faillock_conf"),
     params={
         "max_deny": Param(5, "failures allowed before lockout (deny)", minimum=1),
@@ -628,28 +475,6 @@ def password_lockout(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="PAM does not accept empty passwords (no nullok)",
-    severity="medium",
-    rationale=(
-        "With `nullok`, pam_unix lets an account whose password field is empty log in "
-        "without any password; removing it makes an empty password unusable."
-    ),
-    remediation=(
-        "Remove `nullok` from every pam_unix line: on Debian/Ubuntu run "
-        "`pam-auth-update --force` after editing /usr/share/pam-configs/unix (or edit "
-        "/etc/pam.d/common-auth and common-password); on RHEL run "
-        "`authselect enable-feature without-nullok`."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(d)"],
-        "nist_800_53r5": ["IA-5", "IA-2"],
-        "nist_csf_2_0": ["PR.AA-03"],
-        "iso27001_2022": ["A.8.5"],
-        "nis2": ["21(2)(i)"],
-        "anssi_hygiene": ["10"],
-        "cis_ubuntu_2204_v2_0_0": ["5.3.3.4.1"],
-    },
     facts=("pam_d",),
 )
 def password_nullok_absent(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -669,30 +494,6 @@ def password_nullok_absent(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="New passwords are hashed with a strong algorithm",
-    severity="medium",
-    rationale=(
-        "A stolen /etc/shadow hashed with MD5, DES or even SHA-256 crypt falls quickly to "
-        "GPU cracking; yescrypt and SHA-512 crypt make offline attacks much costlier."
-    ),
-    remediation=(
-        "Set `ENCRYPT_METHOD YESCRYPT` (or SHA512) in /etc/login.defs and use the same "
-        "algorithm option (`yescrypt`/`sha512`) on the pam_unix password line of "
-        "common-password (Debian) or system-auth/password-auth (RHEL: "
-        "`authselect` profiles use sha512 or yescrypt). Existing hashes change only when "
-        "users next change their password (see accounts_weak_hash)."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.308(a)(5)(ii)(D)", "164.312(d)"],
-        "nist_800_53r5": ["IA-5(1)"],
-        "nist_csf_2_0": ["PR.AA-01"],
-        "iso27001_2022": ["A.5.17", "A.8.24"],
-        "nis2": ["21(2)(h)", "21(2)(i)"],
-        "anssi_hygiene": ["11"],
-        "anssi_bp028": ["R68"],
-        "cis_ubuntu_2204_v2_0_0": ["5.3.3.4.3", "5.4.1.4"],
-    },
     facts=("login_defs", "pam_d"),
     params={
         "allowed": Param(list(STRONG_HASHES), "accepted hash algorithms", choices=HASH_CHOICES)
@@ -736,27 +537,6 @@ def _shadow(facts: Facts) -> tuple[ShadowEntry, ...]:
 
 
 @check(
-    title="No account has an empty password",
-    severity="critical",
-    rationale=(
-        "An account with an empty password field needs no credential at all: anyone "
-        "reaching a login prompt (or su) gets in, with no accountability for access to ePHI."
-    ),
-    remediation=(
-        "Lock each listed account with `passwd -l USER` (or set a password), and move any "
-        "password still in /etc/passwd to shadow with `pwconv`."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(d)", "164.312(a)(2)(i)"],
-        "nist_800_53r5": ["IA-2", "IA-5"],
-        "nist_csf_2_0": ["PR.AA-01"],
-        "iso27001_2022": ["A.5.17", "A.8.5"],
-        "nis2": ["21(2)(i)"],
-        "anssi_hygiene": ["10"],
-        "cis_controls_v8": ["5.2"],
-        "cis_ubuntu_2204_v2_0_0": ["7.2.2"],
-    },
     facts=("shadow_summary", "etc_passwd"),
 )
 def accounts_empty_password(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -776,26 +556,6 @@ def accounts_empty_password(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="Stored password hashes use a strong algorithm",
-    severity="medium",
-    rationale=(
-        "Hashes created before the algorithm was strengthened stay weak until the user "
-        "changes password; MD5 or DES crypt hashes are cracked in minutes if shadow leaks."
-    ),
-    remediation=(
-        "Force the listed users to change password (`chage -d 0 USER` or `passwd -e USER`) "
-        "after fixing ENCRYPT_METHOD and the pam_unix hash option; lock unused accounts."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(d)"],
-        "nist_800_53r5": ["IA-5(1)"],
-        "nist_csf_2_0": ["PR.AA-01"],
-        "iso27001_2022": ["A.5.17", "A.8.24"],
-        "nis2": ["21(2)(h)"],
-        "anssi_hygiene": ["11"],
-        "anssi_bp028": ["R68"],
-    },
     facts=("shadow_summary",),
     params={
         "allowed": Param(list(STRONG_HASHES), "accepted hash algorithms", choices=HASH_CHOICES),
@@ -821,27 +581,6 @@ def accounts_weak_hash(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="Only root has UID 0",
-    severity="high",
-    rationale=(
-        "Every UID 0 account is a full administrator; a second one is a hidden backdoor and "
-        "breaks accountability of privileged access to patient data."
-    ),
-    remediation=(
-        "Give each listed account a unique non-zero UID (`usermod -u NEWUID USER`) or remove "
-        "it (`userdel USER`); use sudo for administration."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(a)(2)(i)", "164.312(a)(1)"],
-        "nist_800_53r5": ["AC-6", "IA-2"],
-        "nist_csf_2_0": ["PR.AA-05"],
-        "iso27001_2022": ["A.8.2"],
-        "nis2": ["21(2)(i)"],
-        "anssi_hygiene": ["8"],
-        "cis_controls_v8": ["5.4"],
-        "cis_ubuntu_2204_v2_0_0": ["5.4.2.1"],
-    },
     facts=("etc_passwd",),
     params={"allowed": Param(["root"], "accounts allowed to have UID 0")},
 )
@@ -862,20 +601,6 @@ _ROOT_EXPECTED = (
 
 
 @check(
-    title="Root cannot log in over SSH with a password",
-    severity="high",
-    rationale=(
-        "A root password that sshd accepts is the one credential worth guessing from the "
-        "network: a known account name, full control of every record on the host, and a "
-        "login that names no administrator. An empty root password needs no guessing at "
-        "all. Locking root's password or admitting root over SSH only with a key closes it."
-    ),
-    remediation=(
-        "Lock root's password with `passwd -l root` (administrators use sudo), or set "
-        "`PermitRootLogin prohibit-password` (or `no`) in /etc/ssh/sshd_config and reload "
-        "sshd. Replace or lock an empty root password at once."
-    ),
-    references=_sshd.ROOT_LOGIN_REFS,
     facts=("shadow_summary", _sshd.FACT),
 )
 def accounts_root_access(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -950,22 +675,6 @@ def _aging_problems(e: ShadowEntry, params: Mapping[str, Any]) -> list[str]:
 
 
 @check(
-    title="Existing accounts' password aging matches the policy",
-    severity="low",
-    rationale=(
-        "login.defs only sets defaults for new accounts; users created earlier keep their "
-        "own aging fields in /etc/shadow, so the policy must be verified per user."
-    ),
-    remediation=(
-        "For each listed user: `chage --maxdays 365 --mindays 1 --warndays 7 --inactive 45 "
-        "USER` (policy values; NIST: `chage --maxdays -1 USER`)."
-    ),
-    references=_refs(
-        _AGING_REFS,
-        nist_800_53r5=["IA-5", "AC-2(3)"],
-        anssi_bp028=["R30"],
-        cis_ubuntu_2204_v2_0_0=["5.4.1.1", "5.4.1.2", "5.4.1.3", "5.4.1.5"],
-    ),
     facts=("shadow_summary",),
     params={
         **_EXPIRY_PARAMS,
@@ -1021,31 +730,6 @@ def _describe(settings: Iterable[UmaskSetting]) -> list[str]:
 
 
 @check(
-    title="Default umask is restrictive",
-    severity="medium",
-    rationale=(
-        "With the usual 022 every file a user creates (exports, reports, scanned "
-        "documents) is readable by all local users; 027 keeps patient data to the owner "
-        "and group."
-    ),
-    remediation=(
-        "Set `UMASK 027` in /etc/login.defs, add `session optional pam_umask.so` to "
-        "common-session (Debian) if absent, and put `umask 027` in "
-        "/etc/profile.d/50-umask.sh; remove weaker umask lines from /etc/profile, "
-        "/etc/bash.bashrc (Debian) or /etc/bashrc (RHEL)."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(a)(1)", "164.312(c)(1)"],
-        "nist_800_53r5": ["AC-3", "AC-6"],
-        "nist_csf_2_0": ["PR.AA-05"],
-        "iso27001_2022": ["A.8.3"],
-        "nis2": ["21(2)(i)"],
-        "anssi_hygiene": ["9"],
-        "anssi_bp028": ["R36"],
-        "cis_controls_v8": ["3.3"],
-        "cis_ubuntu_2204_v2_0_0": ["5.4.3.3"],
-    },
     facts=("login_defs", "pam_d", "umask_sources"),
     params={"umask": Param("027", "required umask, or any stricter one (octal)")},
 )

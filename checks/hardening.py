@@ -61,30 +61,6 @@ def _chain_coverage(chains: list[InputChain], source: str) -> tuple[list[str], s
 
 
 @check(
-    title="A host firewall filters inbound traffic with default deny",
-    severity="high",
-    rationale=(
-        "A default-deny inbound filter keeps services that were installed or started by "
-        "accident (debug ports, database listeners, DICOM test nodes) from being reachable; "
-        "it is the last layer when network segmentation fails."
-    ),
-    remediation=(
-        "Debian/Ubuntu: `ufw default deny incoming && ufw allow <needed ports> && ufw enable`, "
-        "or an /etc/nftables.conf input chain with `policy drop;` and `systemctl enable --now "
-        "nftables`. RHEL: `systemctl enable --now firewalld` with a default zone other than "
-        "trusted (`firewall-cmd --set-default-zone=public`)."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(a)(1)", "164.312(e)(1)"],
-        "nist_800_53r5": ["SC-7", "SC-7(5)"],
-        "nist_csf_2_0": ["PR.IR-01"],
-        "iso27001_2022": ["A.8.20", "A.8.22"],
-        "nis2": ["21(2)(e)"],
-        "anssi_hygiene": ["17", "19"],
-        "cis_controls_v8": ["4.4"],
-        "cis_ubuntu_2204_v2_0_0": ["4.1.3", "4.1.7", "4.2.8"],
-    },
     facts=("nft_ruleset", "iptables_rules", "ufw_status", "firewalld_state"),
     params={
         "require_ipv6": Param(
@@ -147,26 +123,6 @@ def fw_host_firewall_active(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="Mandatory access control (SELinux or AppArmor) is enforcing",
-    severity="medium",
-    rationale=(
-        "SELinux/AppArmor confine network-facing daemons so that a compromised service "
-        "cannot read patient data or credentials outside its profile, even as root."
-    ),
-    remediation=(
-        "RHEL: set `SELINUX=enforcing` in /etc/selinux/config and `setenforce 1` (relabel "
-        "with `fixfiles -F onboot` if it was disabled). Debian/Ubuntu: `apt-get install "
-        "apparmor apparmor-utils apparmor-profiles`, ensure `apparmor=1 security=apparmor` "
-        "is not overridden on the kernel command line, `aa-enforce /etc/apparmor.d/*`."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(a)(1)"],
-        "nist_800_53r5": ["AC-3(3)", "AC-6"],
-        "nist_csf_2_0": ["PR.PS-01"],
-        "anssi_bp028": ["R37", "R45", "R46"],
-        "cis_ubuntu_2204_v2_0_0": ["1.3.1.2", "1.3.1.3", "1.3.1.4"],
-    },
     facts=("mac_status",),
     params={
         "require_all_enforce": Param(
@@ -212,39 +168,6 @@ def _parse_expectation(spec: str) -> tuple[str, int, str, set[str]]:
 
 
 @check(
-    title="Account databases (/etc/passwd, shadow, group, gshadow) have safe permissions",
-    severity="high",
-    rationale=(
-        "A readable /etc/shadow exposes password hashes to offline cracking; a writable "
-        "/etc/passwd or /etc/group lets any local user become root."
-    ),
-    remediation=(
-        "`chown root:root /etc/passwd /etc/group && chmod 644 /etc/passwd /etc/group`; "
-        "Debian: `chown root:shadow /etc/shadow /etc/gshadow && chmod 640 /etc/shadow "
-        "/etc/gshadow`; RHEL: `chown root:root /etc/shadow /etc/gshadow && chmod 000 "
-        "/etc/shadow /etc/gshadow`. Same for the `-` backup files."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(a)(1)", "164.312(c)(1)"],
-        "nist_800_53r5": ["AC-3", "AC-6", "CM-6"],
-        "nist_csf_2_0": ["PR.AA-05", "PR.PS-01"],
-        "iso27001_2022": ["A.8.3", "A.8.9"],
-        "nis2": ["21(2)(i)"],
-        "anssi_hygiene": ["9"],
-        "anssi_bp028": ["R50"],
-        "cis_controls_v8": ["3.3"],
-        "cis_ubuntu_2204_v2_0_0": [
-            "7.1.1",
-            "7.1.2",
-            "7.1.3",
-            "7.1.4",
-            "7.1.5",
-            "7.1.6",
-            "7.1.7",
-            "7.1.8",
-        ],
-    },
     facts=("sensitive_file_perms",),
     params={
         "expectations": Param(
@@ -311,27 +234,6 @@ _NOT_BLOCK_FS = (
 
 
 @check(
-    title="Data volumes are encrypted at rest (LUKS/dm-crypt)",
-    severity="high",
-    rationale=(
-        "Disks leave the data centre (RMA, decommissioning, theft of a server or snapshot); "
-        "encryption at rest makes ePHI on them unreadable and is the HIPAA safe harbour "
-        "for breach notification."
-    ),
-    remediation=(
-        "Encrypt data volumes with LUKS2 (`cryptsetup luksFormat --type luks2`, open in "
-        "/etc/crypttab, migrate data) or reinstall with encrypted LVM; use network-bound "
-        "unlock (clevis/tang) for unattended servers."
-    ),
-    references={
-        "gdpr": ["32(1)(a)"],
-        "hipaa": ["164.312(a)(2)(iv)", "164.310(d)(1)"],
-        "nist_800_53r5": ["SC-28", "SC-28(1)", "SC-13"],
-        "nist_csf_2_0": ["PR.DS-01"],
-        "iso27001_2022": ["A.8.24", "A.7.10"],
-        "nis2": ["21(2)(h)"],
-        "cis_controls_v8": ["3.11"],
-    },
     facts=("block_devices",),
     params={
         "data_mountpoints": Param(
@@ -383,27 +285,6 @@ def hardening_disk_encryption(facts: Facts, params: Mapping[str, Any]) -> Verdic
 
 
 @check(
-    title="No world-writable files or non-sticky world-writable directories",
-    severity="medium",
-    rationale=(
-        "Any local account or compromised service can alter a world-writable file (scripts, "
-        "exports of patient data, configuration) or plant files in a non-sticky "
-        "world-writable directory; both break integrity of the system and its data."
-    ),
-    remediation=(
-        "Remove the write bit for others (`chmod o-w <path>`) or set the sticky bit on "
-        "shared directories (`chmod +t <dir>`); fix the application that created them."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(c)(1)"],
-        "nist_800_53r5": ["AC-3", "AC-6", "CM-6"],
-        "nist_csf_2_0": ["PR.AA-05", "PR.PS-01"],
-        "iso27001_2022": ["A.8.3", "A.8.9"],
-        "anssi_bp028": ["R50"],
-        "cis_controls_v8": ["3.3"],
-        "cis_ubuntu_2204_v2_0_0": ["7.1.11"],
-    },
     facts=("world_writable",),
     params={
         "allowed_prefixes": Param(

@@ -42,26 +42,6 @@ DICOM = "dicom_echo"
 HL7 = "hl7_mllp"
 FHIR = "fhir_probe"
 
-_AE_REFS: dict[str, list[str]] = {
-    "hipaa": ["164.312(a)(1)", "164.312(d)"],
-    "gdpr": ["32(1)(b)"],
-    "nist_800_53r5": ["AC-3", "IA-3"],
-    "nist_csf_2_0": ["PR.AA-03"],
-    "iso27001_2022": ["A.8.3", "A.8.5"],
-    "nis2": ["21(2)(i)"],
-    "cis_controls_v8": ["3.3"],
-}
-_TRANSIT_REFS: dict[str, list[str]] = {
-    "hipaa": ["164.312(e)(1)", "164.312(e)(2)(ii)"],
-    "gdpr": ["32(1)(a)"],
-    "nist_800_53r5": ["SC-8", "SC-8(1)"],
-    "nist_csf_2_0": ["PR.DS-02"],
-    "iso27001_2022": ["A.8.24", "A.8.21"],
-    "nis2": ["21(2)(h)"],
-    "anssi_hygiene": ["21"],
-    "cis_controls_v8": ["3.10"],
-}
-
 
 # -- DICOM ----------------------------------------------------------------------------------
 
@@ -125,20 +105,6 @@ def _dicom_label(ep: DicomEndpoint) -> str:
 
 
 @check(
-    title="DICOM services refuse associations addressed to a wrong called AE title",
-    severity="high",
-    rationale="""
-A DICOM node that accepts any called AE title answers whoever reaches its port, whatever
-application they think they address: misrouted studies land on it and scanners find it
-without knowing its configuration. Checking the called AE title is the first, cheapest
-association filter a PACS or modality offers.
-""",
-    remediation="""
-Configure the DICOM service to accept associations only when the called AE title is its own
-(dcm4chee: AE title check on the network AE; Orthanc: DicomCheckCalledAet true; other
-PACS: "strict called AE title" or equivalent), then restrict calling AE titles too.
-""",
-    references=_AE_REFS,
     facts=(DICOM,),
     families=(ANY_FAMILY,),
 )
@@ -151,20 +117,6 @@ def dicom_called_ae_enforced(facts: Facts, params: Mapping[str, Any]) -> Verdict
 
 
 @check(
-    title="DICOM services refuse unknown calling AE titles",
-    severity="high",
-    rationale="""
-The calling AE title is the only identity most DICOM peers present. A PACS that accepts
-any calling AE title lets any host on the network query, retrieve or store studies (C-FIND,
-C-MOVE, C-STORE), i.e. read and inject patient images. An allow-list of known modalities and
-workstations (ideally with TLS client certificates) is the DICOM access control.
-""",
-    remediation="""
-Declare the known peers (AE title, and host where supported) and refuse others:
-dcm4chee "accept only configured AEs", Orthanc DicomAlwaysAllowEcho false with
-DicomModalities plus DicomCheckModalityHost, or the PACS's equivalent allow-list.
-""",
-    references=_AE_REFS,
     facts=(DICOM,),
     families=(ANY_FAMILY,),
 )
@@ -184,20 +136,6 @@ def _dicom_tls(ep: DicomEndpoint) -> Judgement:
 
 
 @check(
-    title="DICOM is served only over TLS",
-    severity="medium",
-    rationale="""
-DICOM on 104/11112 carries images and their headers (patient name, birth date, accession
-numbers) in cleartext; anyone on the path reads or alters them. DICOM has a TLS profile
-(PS3.15 annex B, port 2762) that modern PACS and modalities support; its certificates and
-suites are judged by the TLS audit.
-""",
-    remediation="""
-Enable the DICOM TLS profile (port 2762) on the PACS and its peers and close the cleartext
-port, or confine cleartext DICOM to an isolated imaging VLAN and record the exception in
-the policy.
-""",
-    references=_TRANSIT_REFS,
     facts=(DICOM,),
     families=(ANY_FAMILY,),
 )
@@ -212,20 +150,6 @@ def dicom_tls(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="HL7 v2 MLLP listeners require TLS",
-    severity="high",
-    rationale="""
-HL7 v2 messages (ADT, ORU, ORM...) carry identities, diagnoses and results. MLLP itself
-has no security: without TLS every message crosses the network readable and forgeable, and
-a listener accepts messages from anyone who can connect. Detected by a TLS handshake only:
-a listener that does not answer it in TLS is cleartext.
-""",
-    remediation="""
-Terminate MLLP in TLS on the interface engine (Mirth/NextGen Connect TLS listener, Rhapsody
-secure MLLP, or a stunnel/HAProxy TLS front end) with client certificates for the senders,
-and close the cleartext port.
-""",
-    references=_TRANSIT_REFS,
     facts=(HL7,),
     families=(ANY_FAMILY,),
 )
@@ -265,26 +189,6 @@ def _anonymous(base: FhirBase) -> Judgement:
 
 
 @check(
-    title="FHIR servers refuse anonymous reads of patient data",
-    severity="critical",
-    rationale="""
-A FHIR endpoint that answers a Patient search without a token exposes every patient record
-to anyone who can reach it: names, identifiers, addresses, and through references the whole
-chart. The probe asks only for a count (Patient?_summary=count) and keeps no resource.
-""",
-    remediation="""
-Require OAuth 2.0 bearer tokens (SMART on FHIR) on every resource endpoint; answer 401
-without a token. Only /metadata and /.well-known/smart-configuration may be public.
-""",
-    references={
-        "hipaa": ["164.312(a)(1)", "164.312(d)"],
-        "gdpr": ["32(1)(b)"],
-        "nist_800_53r5": ["AC-3", "IA-2"],
-        "nist_csf_2_0": ["PR.AA-03", "PR.AA-05"],
-        "iso27001_2022": ["A.8.3", "A.8.5"],
-        "nis2": ["21(2)(i)"],
-        "cis_controls_v8": ["3.3"],
-    },
     facts=(FHIR,),
     families=(ANY_FAMILY,),
 )
@@ -309,18 +213,6 @@ def _https(base: FhirBase) -> Judgement:
 
 
 @check(
-    title="FHIR is not served over plain HTTP",
-    severity="high",
-    rationale="""
-Over plain HTTP, patient resources and the bearer tokens that protect them cross the
-network readable: one captured token opens the whole API. FHIR (and SMART on FHIR) require
-TLS for any exchange of health data.
-""",
-    remediation="""
-Serve the FHIR API over HTTPS only; make the HTTP port redirect to HTTPS (or close it) and
-send HSTS.
-""",
-    references=_TRANSIT_REFS,
     facts=(FHIR,),
     families=(ANY_FAMILY,),
 )
@@ -344,26 +236,6 @@ def _smart(base: FhirBase) -> Judgement:
 
 
 @check(
-    title="FHIR servers publish a SMART on FHIR authorization configuration",
-    severity="medium",
-    rationale="""
-SMART on FHIR (OAuth 2.0 scopes per patient and per user) is the standard authorization
-layer of FHIR; servers that support it publish [base]/.well-known/smart-configuration. Its
-absence usually means home-grown or no authorization in front of the API. Its token
-endpoint must itself be HTTPS.
-""",
-    remediation="""
-Put the FHIR server behind a SMART on FHIR authorization server (HAPI with an OAuth2
-interceptor, Keycloak or another SMART-capable IdP) and publish
-.well-known/smart-configuration with HTTPS authorization and token endpoints.
-""",
-    references={
-        "hipaa": ["164.312(d)"],
-        "nist_800_53r5": ["IA-2", "AC-3"],
-        "nist_csf_2_0": ["PR.AA-05"],
-        "iso27001_2022": ["A.8.5"],
-        "nis2": ["21(2)(i)"],
-    },
     facts=(FHIR,),
     families=(ANY_FAMILY,),
 )

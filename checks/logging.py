@@ -25,27 +25,6 @@ from hygie.facts.services import RunningServices, parse_services
 from hygie.model import Evidence
 from hygie.registry import Facts, Param, Verdict, check, failed, judge, passed
 
-_AUDIT_REFS = {
-    "gdpr": ["32(1)(b)"],
-    "hipaa": ["164.312(b)", "164.308(a)(1)(ii)(D)", "164.308(a)(5)(ii)(C)"],
-    "nist_800_53r5": ["AU-2", "AU-3", "AU-12"],
-    "nist_csf_2_0": ["PR.PS-04"],
-    "iso27001_2022": ["A.8.15"],
-    "nis2": ["21(2)(b)"],
-    "anssi_hygiene": ["36"],
-    "anssi_bp028": ["R73"],
-    "cis_controls_v8": ["8.2", "8.5"],
-}
-_LOG_REFS = {
-    "gdpr": ["32(1)(b)"],
-    "hipaa": ["164.312(b)"],
-    "nist_csf_2_0": ["PR.PS-04"],
-    "iso27001_2022": ["A.8.15"],
-    "nis2": ["21(2)(b)"],
-    "anssi_hygiene": ["36"],
-    "anssi_bp028": ["R71"],
-}
-
 
 def _cap(items: list[str], limit: int = 50) -> str:
     """Join a list for evidence, capped so a report stays readable."""
@@ -61,19 +40,6 @@ def _services(facts: Facts) -> RunningServices:
 
 
 @check(
-    title="auditd is running and kernel auditing is enabled",
-    severity="high",
-    rationale=(
-        "The Linux audit subsystem is the only record of who read or changed protected "
-        "files and ran privileged commands; without auditd (and the kernel flag enabled) "
-        "access to ePHI cannot be reconstructed after an incident."
-    ),
-    remediation=(
-        "Debian/Ubuntu: `apt-get install auditd audispd-plugins`; RHEL: `dnf install audit`. "
-        "Then `systemctl enable --now auditd` and add `audit=1` to GRUB_CMDLINE_LINUX in "
-        "/etc/default/grub (`update-grub` / `grub2-mkconfig -o /boot/grub2/grub.cfg`)."
-    ),
-    references=_AUDIT_REFS | {"cis_ubuntu_2204_v2_0_0": ["6.3.1.2"]},
     facts=("services", "audit_status"),
 )
 def log_auditd_running(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -102,20 +68,6 @@ def log_auditd_running(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="Audit rules cover identity, privilege and time changes",
-    severity="high",
-    rationale=(
-        "auditd without rules records almost nothing. Watches on the account databases and "
-        "sudoers and rules on clock-changing syscalls are the minimum to detect account "
-        "tampering, privilege escalation and log-timeline manipulation."
-    ),
-    remediation=(
-        "Add rules in /etc/audit/rules.d/50-hygie.rules, e.g. `-w /etc/passwd -p wa -k "
-        "identity`, `-w /etc/shadow -p wa -k identity`, `-w /etc/sudoers -p wa -k scope`, "
-        "`-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime -k time-change` "
-        "(and arch=b32), then `augenrules --load`."
-    ),
-    references=_AUDIT_REFS | {"cis_ubuntu_2204_v2_0_0": ["6.3.3.1", "6.3.3.4", "6.3.3.8"]},
     facts=("audit_rules",),
     params={
         "required_paths": Param(
@@ -170,21 +122,6 @@ _SYSLOG_DAEMONS = (
 
 
 @check(
-    title="Logs are stored persistently (journald persistent or syslog to files)",
-    severity="medium",
-    rationale=(
-        "Logs kept only in memory (journald volatile storage, no syslog daemon) vanish at "
-        "reboot, often exactly when an incident is being investigated; HIPAA requires audit "
-        "records to be retained and examinable."
-    ),
-    remediation=(
-        "Set `Storage=persistent` in /etc/systemd/journald.conf.d/50-persistent.conf "
-        "([Journal] section) and `systemctl restart systemd-journald`, or `mkdir -p "
-        "/var/log/journal && systemd-tmpfiles --create --prefix /var/log/journal`; or run "
-        "rsyslog/syslog-ng with file destinations under /var/log."
-    ),
-    references=_LOG_REFS
-    | {"nist_800_53r5": ["AU-4", "AU-9", "AU-11"], "cis_controls_v8": ["8.3", "8.10"]},
     facts=("services", "journald_conf", "journal_dir", "syslog_conf"),
 )
 def log_persistent_journal_or_syslog(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -224,23 +161,6 @@ def log_persistent_journal_or_syslog(facts: Facts, params: Mapping[str, Any]) ->
 
 
 @check(
-    title="Logs are forwarded to a central log server",
-    severity="medium",
-    rationale=(
-        "Logs kept only on the host can be erased by an intruder with root and are lost with "
-        "the disk; central collection preserves the audit trail and enables correlation "
-        "across the care-delivery estate."
-    ),
-    remediation=(
-        'rsyslog: add /etc/rsyslog.d/90-forward.conf with `*.* action(type="omfwd" '
-        'target="loghost.example" port="6514" protocol="tcp" '
-        'StreamDriver="gtls" StreamDriverMode="1")` and restart rsyslog; or configure '
-        "systemd-journal-upload (URL= in /etc/systemd/journal-upload.conf, "
-        "`systemctl enable --now systemd-journal-upload`); or a syslog-ng network() "
-        "destination."
-    ),
-    references=_LOG_REFS
-    | {"nist_800_53r5": ["AU-4(1)", "AU-9(2)", "AU-6(4)"], "cis_controls_v8": ["8.9"]},
     facts=("services", "syslog_conf", "journal_upload_conf"),
 )
 def log_remote_forwarding(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -297,30 +217,6 @@ _TIME_DAEMONS: tuple[tuple[str, tuple[str, ...], str, Callable[[str, bool], list
 
 
 @check(
-    title="System clock is synchronised by exactly one NTP client with configured servers",
-    severity="medium",
-    rationale=(
-        "Audit records from different systems can only be correlated, and presented as "
-        "evidence, if clocks agree; clinical systems also timestamp medication and results. "
-        "Two competing NTP daemons make the clock unstable."
-    ),
-    remediation=(
-        "Run one client: `apt-get install chrony` / `dnf install chrony`, set `pool` or "
-        "`server` lines (your authorised time sources) in /etc/chrony/chrony.conf "
-        "(/etc/chrony.conf on RHEL), `systemctl enable --now chronyd` (chrony on Debian), "
-        "and disable other NTP daemons (`systemctl disable --now systemd-timesyncd`)."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(b)"],
-        "nist_800_53r5": ["AU-8", "SC-45", "SC-45(1)"],
-        "nist_csf_2_0": ["PR.PS-04"],
-        "iso27001_2022": ["A.8.17"],
-        "nis2": ["21(2)(b)"],
-        "anssi_hygiene": ["36"],
-        "cis_controls_v8": ["8.4"],
-        "cis_ubuntu_2204_v2_0_0": ["2.3.1.1"],
-    },
     facts=("services", "chrony_conf", "timesyncd_conf", "ntp_conf", "timedatectl"),
     params={
         "allow_fallback_servers": Param(

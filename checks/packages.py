@@ -44,18 +44,6 @@ from hygie.registry import (
     passed,
 )
 
-_PATCH_REFS: dict[str, list[str]] = {
-    "gdpr": ["32(1)(b)"],
-    "hipaa": ["164.308(a)(1)(ii)(B)", "164.308(a)(5)(ii)(B)"],
-    "nist_800_53r5": ["SI-2"],
-    "nist_csf_2_0": ["PR.PS-02"],
-    "iso27001_2022": ["A.8.8"],
-    "nis2": ["21(2)(e)"],
-    "anssi_hygiene": ["34"],
-    "anssi_bp028": ["R61"],
-    "cis_controls_v8": ["7.3", "7.4"],
-}
-
 
 def _capped(items: Iterable[str], limit: int = 50) -> str:
     items = list(items)
@@ -78,26 +66,6 @@ def _today(facts: Facts) -> tuple[date, int]:
 
 
 @check(
-    title="No security updates are pending",
-    severity="high",
-    rationale=(
-        "Published security fixes not yet installed are known, often exploited, "
-        "vulnerabilities; HIPAA's risk management and NIS2's vulnerability handling both "
-        "expect them to be applied within a defined delay."
-    ),
-    remediation=(
-        "Debian/Ubuntu: `apt-get update && apt-get upgrade` (or `apt-get dist-upgrade` for "
-        "new dependencies), then reboot if /var/run/reboot-required exists. RHEL: "
-        "`dnf upgrade --security` (`yum update --security` on RHEL 7), then "
-        "`needs-restarting -r`. Keep the package index refreshed daily (apt-daily.timer, "
-        "dnf makecache.timer)."
-    ),
-    references=_PATCH_REFS
-    | {
-        "nist_800_53r5": ["SI-2", "SI-2(2)", "RA-5"],
-        "iso27001_2022": ["A.8.8", "A.8.19"],
-        "cis_ubuntu_2204_v2_0_0": ["1.2.2.1"],
-    },
     facts=(
         "os_release",
         "date_utc",
@@ -166,18 +134,6 @@ def patch_security_updates_pending(facts: Facts, params: Mapping[str, Any]) -> V
 
 
 @check(
-    title="No reboot is pending after updates",
-    severity="medium",
-    rationale=(
-        "Updated kernels and core libraries only protect the host after a reboot; until "
-        "then the vulnerable code keeps running although the package looks patched."
-    ),
-    remediation=(
-        "Schedule a reboot in the next maintenance window (`systemctl reboot`). RHEL: "
-        "`needs-restarting -r` lists why; install dnf-utils (yum-utils on RHEL 7) if it is "
-        "missing."
-    ),
-    references=_PATCH_REFS,
     facts=("os_release", "reboot_required"),
 )
 def patch_reboot_required(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -219,14 +175,6 @@ def _newest(kernels: list[KernelPackage]) -> KernelPackage:
 
 
 @check(
-    title="The newest installed kernel is running",
-    severity="medium",
-    rationale=(
-        "Installing a kernel security update changes nothing until the host boots it; a "
-        "host running an older kernel than the one installed is exposed to the fixed flaws."
-    ),
-    remediation="Reboot into the newest kernel (`systemctl reboot`) in a maintenance window.",
-    references=_PATCH_REFS,
     facts=("uname", "kernel_packages"),
 )
 def patch_running_kernel_latest(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -280,23 +228,6 @@ def _enabled(state: str | None) -> bool:
 
 
 @check(
-    title="Security updates are installed automatically",
-    severity="low",
-    rationale=(
-        "Automatic installation of security updates closes the window between a fix's "
-        "publication and its deployment without relying on manual rounds, which lag on "
-        "busy clinical systems."
-    ),
-    remediation=(
-        "Debian/Ubuntu: `apt-get install unattended-upgrades` and `dpkg-reconfigure -plow "
-        'unattended-upgrades` (writes APT::Periodic::Update-Package-Lists "1" and '
-        'APT::Periodic::Unattended-Upgrade "1" to /etc/apt/apt.conf.d/20auto-upgrades). '
-        "RHEL 8+: `dnf install dnf-automatic`, set `apply_updates = yes` (and "
-        "`upgrade_type = security`) in /etc/dnf/automatic.conf, "
-        "`systemctl enable --now dnf-automatic.timer`. RHEL 7: yum-cron with "
-        "apply_updates = yes."
-    ),
-    references=_PATCH_REFS | {"nist_800_53r5": ["SI-2(2)"]},
     facts=("os_release", "auto_updates"),
     params={
         "accept_download_only": Param(
@@ -388,28 +319,6 @@ def _release_key(os_id: str, version_id: str) -> str:
 
 
 @check(
-    title="The operating system release is still supported",
-    severity="high",
-    rationale=(
-        "After its end of life a release receives no security fixes at all: every new "
-        "vulnerability stays open for good, which no risk analysis can accept for systems "
-        "processing health data."
-    ),
-    remediation=(
-        "Upgrade to a supported release (Debian: follow the release notes' upgrade "
-        "chapter; Ubuntu: `do-release-upgrade`; RHEL: `leapp upgrade`) or rebuild the host. "
-        "Plan the migration before the date shown."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.308(a)(1)(ii)(B)"],
-        "nist_800_53r5": ["SA-22"],
-        "nist_csf_2_0": ["PR.PS-02"],
-        "iso27001_2022": ["A.8.8"],
-        "nis2": ["21(2)(e)"],
-        "anssi_hygiene": ["35"],
-        "cis_controls_v8": ["2.2"],
-    },
     facts=("os_release", "date_utc"),
     params={
         "warn_days": Param(
@@ -504,28 +413,6 @@ _CLEARTEXT_DEFAULT = [
 
 
 @check(
-    title="No cleartext network server is installed",
-    severity="high",
-    rationale=(
-        "telnet, FTP, rsh, TFTP, NIS and talk servers send passwords and data unencrypted "
-        "and have no place on a host processing health data; SSH/SFTP replace them."
-    ),
-    remediation=(
-        "Remove the package (`apt-get purge <pkg>` / `dnf remove <pkg>`) and use SSH/SFTP. "
-        "If an FTP server is required and enforces TLS, document the exception and remove "
-        "it from this check's `forbidden` parameter."
-    ),
-    references={
-        "gdpr": ["32(1)(a)"],
-        "hipaa": ["164.312(e)(1)", "164.312(e)(2)(ii)"],
-        "nist_800_53r5": ["CM-7", "SC-8", "SC-8(1)"],
-        "nist_csf_2_0": ["PR.DS-02", "PR.PS-01"],
-        "iso27001_2022": ["A.8.20", "A.8.21", "A.5.14"],
-        "nis2": ["21(2)(h)", "21(2)(e)"],
-        "anssi_hygiene": ["21"],
-        "cis_controls_v8": ["4.8", "3.10"],
-        "cis_ubuntu_2204_v2_0_0": ["2.1.6"],
-    },
     facts=("packages_dpkg", "packages_rpm"),
     params={"forbidden": Param(_CLEARTEXT_DEFAULT, "shell patterns of forbidden package names")},
 )

@@ -12,10 +12,9 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from hygie.checks._ssh_crypto import CRYPTO_REFS, WEAK_CIPHERS, WEAK_KEX, WEAK_MACS
+from hygie.checks._ssh_crypto import WEAK_CIPHERS, WEAK_KEX, WEAK_MACS
 from hygie.checks._sshd import (
     FACT,
-    ROOT_LOGIN_REFS,
     ROOT_ORDER,
     TEST_FACT,
     password_methods,
@@ -51,28 +50,6 @@ BANNER_FACT = "sshd_banner_file"
 #: What checks that judge sshd -T keywords read: the trace only adds the lines of a
 #: keyword set twice to their evidence.
 FACTS = (FACT, TEST_FACT)
-RELOAD = "then validate with `sshd -t` and reload: `systemctl reload ssh` (Debian) or `sshd`"
-
-# Shared framework references, narrowed per check below.
-_AUTH_REFS: dict[str, list[str]] = {
-    "gdpr": ["32(1)(b)"],
-    "hipaa": ["164.312(a)(1)", "164.312(d)"],
-    "nist_800_53r5": ["AC-17", "IA-2"],
-    "nist_csf_2_0": ["PR.AA-03"],
-    "iso27001_2022": ["A.8.5"],
-    "nis2": ["21(2)(i)"],
-}
-_CONFIG_REFS: dict[str, list[str]] = {
-    "gdpr": ["32(1)(b)"],
-    "nist_800_53r5": ["CM-6", "CM-7"],
-    "nist_csf_2_0": ["PR.PS-01"],
-    "iso27001_2022": ["A.8.9"],
-    "cis_controls_v8": ["4.1"],
-}
-
-
-def _refs(base: Mapping[str, list[str]], **extra: list[str]) -> dict[str, list[str]]:
-    return {**base, **extra}
 
 
 def _absent() -> Verdict:
@@ -148,21 +125,6 @@ def _int(value: str, default: int = -1) -> int:
 
 
 @check(
-    title="sshd accepts its configuration",
-    severity="high",
-    rationale=(
-        "A configuration sshd rejects (unknown keyword, invalid value) stops the daemon at "
-        "its next restart, locking administrators out of servers holding patient data, and "
-        "means the hardening written in the files is not what runs. A keyword set twice "
-        "with different values is accepted, but which line applies depends on the keyword "
-        "and the Include order, so the file no longer says what the server does."
-    ),
-    remediation=(
-        "Fix each file and line sshd quotes, run `sshd -t` until it prints nothing, then "
-        "reload: `systemctl reload ssh` (Debian) or `sshd` (RHEL). Where a keyword is set in "
-        "several places, keep one line (drop-ins in /etc/ssh/sshd_config.d/ are read first)."
-    ),
-    references=_refs(_CONFIG_REFS, nist_800_53r5=["CM-6"]),
     facts=(TEST_FACT,),
 )
 def ssh_config_valid(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -197,19 +159,6 @@ def ssh_config_valid(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH root login is disabled",
-    severity="high",
-    rationale=(
-        "Direct root logins over SSH leave no trace of which administrator acted, defeating "
-        "the individual accountability HIPAA audit controls rely on, and give password "
-        "guessing a known account name with full privileges."
-    ),
-    remediation=(
-        "Set `PermitRootLogin no` in /etc/ssh/sshd_config (or a file in "
-        f"/etc/ssh/sshd_config.d/ read before others), {RELOAD}. Administrators log in with "
-        "their own account and use sudo."
-    ),
-    references=ROOT_LOGIN_REFS,
     facts=FACTS,
     params={
         "allowed": Param(
@@ -230,24 +179,6 @@ def ssh_root_login(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH password authentication is disabled",
-    severity="medium",
-    rationale=(
-        "Passwords sent to sshd can be guessed, sprayed or replayed from other breaches; "
-        "key-based (or key plus second factor) authentication removes the most common "
-        "initial-access path to servers holding health data."
-    ),
-    remediation=(
-        "Set `PasswordAuthentication no` and `KbdInteractiveAuthentication no` (older "
-        "releases: `ChallengeResponseAuthentication no`) in /etc/ssh/sshd_config, "
-        f"{RELOAD}. Deploy user keys first. To keep passwords as a second factor use "
-        "`AuthenticationMethods publickey,password`."
-    ),
-    references=_refs(
-        _AUTH_REFS,
-        nist_800_53r5=["AC-17", "IA-2", "IA-5"],
-        anssi_hygiene=["13"],
-    ),
     facts=FACTS,
     params={"allow": Param(False, "accept password logins (not recommended)")},
 )
@@ -279,19 +210,6 @@ def _password_verdict(cfg: SshdConfig, allow: bool) -> Verdict:
 
 
 @check(
-    title="SSH refuses empty passwords",
-    severity="high",
-    rationale=(
-        "With PermitEmptyPasswords yes an account whose password is empty can be reached "
-        "from the network with no credential at all."
-    ),
-    remediation=f"Set `PermitEmptyPasswords no` in /etc/ssh/sshd_config, {RELOAD}.",
-    references=_refs(
-        _AUTH_REFS,
-        nist_800_53r5=["AC-17", "IA-2", "IA-5"],
-        anssi_hygiene=["10"],
-        cis_ubuntu_2204_v2_0_0=["5.1.19"],
-    ),
     facts=FACTS,
 )
 def ssh_permit_empty_passwords(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -299,22 +217,6 @@ def ssh_permit_empty_passwords(facts: Facts, params: Mapping[str, Any]) -> Verdi
 
 
 @check(
-    title="SSH limits authentication attempts per connection",
-    severity="medium",
-    rationale=(
-        "A low MaxAuthTries slows online password guessing and makes each attempt burst "
-        "visible in the logs (every failure beyond half the limit is logged)."
-    ),
-    remediation=f"Set `MaxAuthTries 4` (or lower) in /etc/ssh/sshd_config, {RELOAD}.",
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.308(a)(5)(ii)(C)", "164.312(a)(1)"],
-        "nist_800_53r5": ["AC-7"],
-        "nist_csf_2_0": ["PR.AA-03"],
-        "iso27001_2022": ["A.8.5"],
-        "nis2": ["21(2)(i)"],
-        "cis_ubuntu_2204_v2_0_0": ["5.1.16"],
-    },
     facts=FACTS,
     params={"maximum": Param(4, "highest accepted MaxAuthTries", minimum=1, maximum=100)},
 )
@@ -324,18 +226,6 @@ def ssh_max_auth_tries(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH login grace time is short",
-    severity="low",
-    rationale=(
-        "Unauthenticated connections held open for minutes let an attacker exhaust the "
-        "daemon's connection slots and lock administrators out during an incident."
-    ),
-    remediation=f"Set `LoginGraceTime 60` (seconds, not 0) in /etc/ssh/sshd_config, {RELOAD}.",
-    references=_refs(
-        _CONFIG_REFS,
-        nist_800_53r5=["SC-5", "CM-6"],
-        cis_ubuntu_2204_v2_0_0=["5.1.13"],
-    ),
     facts=FACTS,
     params={"maximum": Param(60, "highest accepted LoginGraceTime (s)", minimum=1)},
 )
@@ -358,18 +248,6 @@ def _startups(value: str) -> tuple[int, int, int] | None:
 
 
 @check(
-    title="SSH throttles concurrent unauthenticated connections",
-    severity="low",
-    rationale=(
-        "MaxStartups drops excess pre-authentication connections early, which blunts "
-        "connection-flood denial of service against the administration path."
-    ),
-    remediation=f"Set `MaxStartups 10:30:60` in /etc/ssh/sshd_config, {RELOAD}.",
-    references=_refs(
-        _CONFIG_REFS,
-        nist_800_53r5=["SC-5", "CM-6"],
-        cis_ubuntu_2204_v2_0_0=["5.1.18"],
-    ),
     facts=FACTS,
     params={
         "limit": Param(
@@ -396,29 +274,6 @@ def ssh_max_startups(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH drops unresponsive sessions",
-    severity="medium",
-    rationale=(
-        "ClientAliveInterval/CountMax end sessions whose client has gone away (closed "
-        "laptop, lost network), so an abandoned administrator session on a server holding "
-        "patient data does not stay open indefinitely."
-    ),
-    remediation=(
-        "Set `ClientAliveInterval 300` and `ClientAliveCountMax 3` (or stricter, count at "
-        "least 1: 0 disables the check since OpenSSH 8.2) in /etc/ssh/sshd_config, "
-        f"{RELOAD}. For a true inactivity logout also set TMOUT in the shell profile."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(a)(2)(iii)"],
-        "nist_800_53r5": ["AC-12", "SC-10"],
-        "nist_csf_2_0": ["PR.AA-05"],
-        "iso27001_2022": ["A.8.5"],
-        "nis2": ["21(2)(i)"],
-        "anssi_bp028": ["R32"],
-        "cis_controls_v8": ["4.3"],
-        "cis_ubuntu_2204_v2_0_0": ["5.1.7"],
-    },
     facts=FACTS,
     params={
         "max_interval": Param(300, "highest accepted ClientAliveInterval (s)", minimum=1),
@@ -485,14 +340,6 @@ def _forwarding_check(facts: Facts, keyword: str, allowed: Iterable[str]) -> Ver
 
 
 @check(
-    title="SSH X11 forwarding is disabled",
-    severity="low",
-    rationale=(
-        "X11 forwarding exposes the administrator's workstation display to the server: a "
-        "compromised server can then log keystrokes on the workstation. Servers need no GUI."
-    ),
-    remediation=f"Set `X11Forwarding no` (or `DisableForwarding yes`), {RELOAD}.",
-    references=_refs(_CONFIG_REFS, cis_ubuntu_2204_v2_0_0=["5.1.8"]),
     facts=FACTS,
 )
 def ssh_x11_forwarding(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -500,22 +347,6 @@ def ssh_x11_forwarding(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH TCP forwarding is disabled",
-    severity="medium",
-    rationale=(
-        "TCP forwarding turns any SSH account into a tunnel that bypasses network "
-        "segmentation, e.g. from the internet-facing zone to the database holding records."
-    ),
-    remediation=(
-        f"Set `AllowTcpForwarding no` (or `DisableForwarding yes`), {RELOAD}; grant "
-        "forwarding to named bastion users only with a `Match User` block."
-    ),
-    references=_refs(
-        _CONFIG_REFS,
-        nist_800_53r5=["CM-7", "AC-17", "SC-7"],
-        iso27001_2022=["A.8.9", "A.8.22"],
-        cis_ubuntu_2204_v2_0_0=["5.1.8"],
-    ),
     facts=FACTS,
     params={
         "allowed": Param(
@@ -530,22 +361,6 @@ def ssh_tcp_forwarding(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH shows a pre-login warning banner",
-    severity="low",
-    rationale=(
-        "A legal notice before authentication states that access is restricted and "
-        "monitored, which supports prosecution and is expected by most health-sector "
-        "security policies."
-    ),
-    remediation=(
-        "Write the approved notice to /etc/issue.net (no OS or version details) and set "
-        f"`Banner /etc/issue.net` in /etc/ssh/sshd_config, {RELOAD}."
-    ),
-    references={
-        "nist_800_53r5": ["AC-8"],
-        "iso27001_2022": ["A.8.5"],
-        "cis_ubuntu_2204_v2_0_0": ["5.1.5"],
-    },
     facts=(*FACTS, BANNER_FACT),
 )
 def ssh_banner(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -606,26 +421,6 @@ _ACCESS_KEYS = ("allowusers", "allowgroups", "denyusers", "denygroups")
 
 
 @check(
-    title="SSH access is restricted to named users or groups",
-    severity="medium",
-    rationale=(
-        "AllowUsers/AllowGroups make SSH access an explicit list, so service accounts and "
-        "new local users cannot log in remotely just because they have a password or key."
-    ),
-    remediation=(
-        "Create a group (e.g. `sshusers`), add the administrators and set "
-        f"`AllowGroups sshusers` in /etc/ssh/sshd_config, {RELOAD}."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(a)(1)", "164.308(a)(4)(ii)(B)"],
-        "nist_800_53r5": ["AC-3", "AC-17"],
-        "nist_csf_2_0": ["PR.AA-05"],
-        "iso27001_2022": ["A.5.15", "A.8.3"],
-        "nis2": ["21(2)(i)"],
-        "anssi_hygiene": ["9"],
-        "cis_ubuntu_2204_v2_0_0": ["5.1.4"],
-    },
     facts=(FACT,),
 )
 def ssh_access_restricted(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -643,24 +438,6 @@ def ssh_access_restricted(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH logs at INFO or VERBOSE level",
-    severity="medium",
-    rationale=(
-        "Login successes, failures and key fingerprints are the audit trail for who "
-        "accessed a server with patient data; QUIET/FATAL/ERROR levels drop them, DEBUG "
-        "levels can log private user data."
-    ),
-    remediation=f"Set `LogLevel VERBOSE` (or INFO) in /etc/ssh/sshd_config, {RELOAD}.",
-    references={
-        "gdpr": ["32(1)(b)"],
-        "hipaa": ["164.312(b)"],
-        "nist_800_53r5": ["AU-2", "AU-3", "AU-12"],
-        "nist_csf_2_0": ["PR.PS-04"],
-        "iso27001_2022": ["A.8.15"],
-        "anssi_hygiene": ["36"],
-        "cis_controls_v8": ["8.2"],
-        "cis_ubuntu_2204_v2_0_0": ["5.1.14"],
-    },
     facts=FACTS,
     params={
         "allowed": Param(
@@ -712,26 +489,7 @@ def _weak_algorithms(
     return _with_conflicts(verdict, facts, *keywords)
 
 
-_CRYPTO_REMEDIATION = (
-    "List only strong algorithms explicitly in /etc/ssh/sshd_config (Debian/Ubuntu) or "
-    "choose a crypto policy without them on RHEL (`update-crypto-policies --set DEFAULT` "
-    f"or FUTURE, or a policy module), {RELOAD}."
-)
-
-
 @check(
-    title="SSH offers no weak ciphers",
-    severity="medium",
-    rationale=(
-        "CBC-mode, 3DES, RC4 (arcfour), Blowfish and CAST ciphers have practical attacks "
-        "(plaintext recovery, Sweet32, Terrapin on CBC-EtM) against the channel that "
-        "carries administrator credentials and data exports."
-    ),
-    remediation=(
-        "Example: `Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,"
-        "aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr`. " + _CRYPTO_REMEDIATION
-    ),
-    references=_refs(CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.6"]),
     facts=FACTS,
     params={
         "weak": Param(
@@ -745,17 +503,6 @@ def ssh_weak_ciphers(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH offers no weak MACs",
-    severity="medium",
-    rationale=(
-        "MD5 and SHA-1 based MACs, RIPEMD-160 and 64-bit tags (umac-64) are below the "
-        "integrity strength ANSSI, BSI and ssh-audit recommend for administration traffic."
-    ),
-    remediation=(
-        "Example: `MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,"
-        "umac-128-etm@openssh.com`. " + _CRYPTO_REMEDIATION
-    ),
-    references=_refs(CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.15"]),
     facts=FACTS,
     params={
         "weak": Param(
@@ -769,20 +516,6 @@ def ssh_weak_macs(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH offers no weak key exchange algorithms",
-    severity="medium",
-    rationale=(
-        "SHA-1 based and 1024-bit Diffie-Hellman key exchanges (group1, group14-sha1, "
-        "group-exchange-sha1) are within reach of well-funded attackers (Logjam) and "
-        "undermine the confidentiality of every session."
-    ),
-    remediation=(
-        "Example: `KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,"
-        "curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,"
-        "diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256`. "
-        + _CRYPTO_REMEDIATION
-    ),
-    references=_refs(CRYPTO_REFS, cis_ubuntu_2204_v2_0_0=["5.1.12"]),
     facts=FACTS,
     params={
         "weak": Param(
@@ -801,22 +534,6 @@ def ssh_weak_kex(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH host keys are strong",
-    severity="medium",
-    rationale=(
-        "The host key is what lets administrators detect a man-in-the-middle; DSA keys "
-        "(1024-bit, removed from OpenSSH) and short RSA keys can be forged or factored."
-    ),
-    remediation=(
-        "Remove DSA/short RSA HostKey lines and files, create a new key with "
-        "`ssh-keygen -t ed25519 -f /etc/ssh/ssh_host_ed25519_key -N ''` (or "
-        "`-t rsa -b 3072`), reference it with HostKey, "
-        f"{RELOAD}; publish the new fingerprint to users."
-    ),
-    references=_refs(
-        CRYPTO_REFS,
-        nist_800_53r5=["SC-12", "SC-13", "IA-3"],
-    ),
     facts=(FACT, "ssh_host_keys"),
     params={"min_rsa_bits": Param(2048, "smallest accepted RSA host key", minimum=1024)},
 )
@@ -857,25 +574,6 @@ def ssh_weak_host_keys(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH configuration and host keys have safe ownership and modes",
-    severity="medium",
-    rationale=(
-        "Whoever can write sshd_config or a drop-in can grant themselves root access at the "
-        "next reload; whoever can read a private host key can impersonate the server."
-    ),
-    remediation=(
-        "`chown root:root /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*; "
-        "chmod 0600 /etc/ssh/sshd_config /etc/ssh/sshd_config.d/*` (0644 is accepted by "
-        "the default max_config_mode); `chown root:root /etc/ssh/ssh_host_*_key; "
-        "chmod 0600 /etc/ssh/ssh_host_*_key` (RHEL: root:ssh_keys 0640 is accepted)."
-    ),
-    references={
-        "gdpr": ["32(1)(b)"],
-        "nist_800_53r5": ["AC-3", "AC-6", "CM-6"],
-        "nist_csf_2_0": ["PR.AA-05", "PR.PS-01"],
-        "iso27001_2022": ["A.8.3", "A.8.9"],
-        "cis_ubuntu_2204_v2_0_0": ["5.1.1", "5.1.2"],
-    },
     facts=(FACT, "sshd_file_modes"),
     params={
         "max_config_mode": Param(

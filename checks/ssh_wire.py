@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from hygie.checks._ssh_crypto import CRYPTO_REFS, WEAK_CIPHERS, WEAK_KEX, WEAK_MACS
+from hygie.checks._ssh_crypto import WEAK_CIPHERS, WEAK_KEX, WEAK_MACS
 from hygie.facts.ssh_wire import STRICT_KEX_SERVER, SshEndpoint, parse_ssh_wire
 from hygie.model import Evidence
 from hygie.registry import (
@@ -29,12 +29,6 @@ from hygie.registry import (
 )
 
 FACT = "ssh_wire"
-
-_REMEDIATION = (
-    "On OpenSSH, list only strong algorithms in /etc/ssh/sshd_config (Ciphers, MACs, "
-    "KexAlgorithms, HostKeyAlgorithms) or pick a stricter crypto policy on RHEL, then "
-    "`sshd -t` and reload; on appliances, apply the vendor's hardening setting or update."
-)
 
 
 def _evidence(expected: str, actual: str) -> Evidence:
@@ -61,9 +55,6 @@ class AlgorithmRule:
 
     id: str
     what: str
-    title: str
-    rationale: str
-    example: str
     offered: Callable[[SshEndpoint], tuple[str, ...]]
     weak: tuple[str, ...]
 
@@ -93,13 +84,8 @@ def _register(rule: AlgorithmRule) -> None:
         return judge_algorithms(rule, facts, params["weak"])
 
     run.__name__ = run.__qualname__ = rule.id
-    run.__doc__ = rule.title
+    run.__doc__ = f"no weak {rule.what}"
     check(
-        title=rule.title,
-        severity="medium",
-        rationale=rule.rationale,
-        remediation=f"Example: `{rule.example}`. {_REMEDIATION}",
-        references=CRYPTO_REFS,
         facts=(FACT,),
         families=(ANY_FAMILY,),
         params={"weak": Param(list(rule.weak), f"shell patterns of forbidden {rule.what}")},
@@ -111,49 +97,24 @@ ALGORITHMS = (
     AlgorithmRule(
         id="net_ssh_weak_kex",
         what="key exchange algorithms",
-        title="SSH services offer no weak key exchange (on the wire)",
-        rationale=(
-            "SHA-1 and 1024-bit Diffie-Hellman key exchanges (group1, group14-sha1, "
-            "group-exchange-sha1) are within reach of well-funded attackers (Logjam)."
-        ),
-        example="KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256",
         offered=lambda e: e.kex,
         weak=WEAK_KEX,
     ),
     AlgorithmRule(
         id="net_ssh_weak_ciphers",
         what="ciphers",
-        title="SSH services offer no weak ciphers (on the wire)",
-        rationale=(
-            "CBC-mode, 3DES, RC4 (arcfour), Blowfish and CAST ciphers have practical "
-            "attacks (plaintext recovery, Sweet32, Terrapin on CBC-EtM)."
-        ),
-        example="Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes256-ctr",
         offered=lambda e: e.ciphers,
         weak=WEAK_CIPHERS,
     ),
     AlgorithmRule(
         id="net_ssh_weak_macs",
         what="MACs",
-        title="SSH services offer no weak MACs (on the wire)",
-        rationale=(
-            "MD5 and SHA-1 based MACs, RIPEMD-160 and 64-bit tags (umac-64) are below the "
-            "integrity strength ANSSI, BSI and ssh-audit recommend."
-        ),
-        example="MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com",
         offered=lambda e: e.macs,
         weak=WEAK_MACS,
     ),
     AlgorithmRule(
         id="net_ssh_weak_host_key_algorithms",
         what="host key algorithms",
-        title="SSH services offer no weak host key signature algorithms (on the wire)",
-        rationale=(
-            "ssh-rsa signs with SHA-1 (chosen-prefix collisions are practical) and ssh-dss "
-            "is 1024-bit DSA: both weaken the host authentication that stops a "
-            "man-in-the-middle."
-        ),
-        example="HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256",
         offered=lambda e: e.host_keys,
         weak=(
             "ssh-dss*",
@@ -171,20 +132,6 @@ for _rule in ALGORITHMS:
 
 
 @check(
-    title="SSH services are not exposed to the Terrapin attack",
-    severity="medium",
-    rationale=(
-        "Terrapin (CVE-2023-48795) lets a man-in-the-middle delete messages at the start "
-        "of the encrypted channel (e.g. disable keystroke-timing protection or downgrade "
-        "extension negotiation) when chacha20-poly1305 or an encrypt-then-MAC mode is "
-        "negotiated, unless both sides use the 'strict key exchange' countermeasure."
-    ),
-    remediation=(
-        "Update the SSH server to a release with strict key exchange (OpenSSH 9.6, or the "
-        "distribution's backport: Debian 12 1:9.2p1-2+deb12u2); where that is not "
-        "possible, remove chacha20-poly1305@openssh.com and the *-etm@openssh.com MACs."
-    ),
-    references={**CRYPTO_REFS, "nist_800_53r5": ["SC-8(1)", "SC-13", "SI-2"]},
     facts=(FACT,),
     families=(ANY_FAMILY,),
 )
@@ -207,26 +154,6 @@ def net_ssh_terrapin(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="SSH services do not offer password authentication (on the wire)",
-    severity="medium",
-    rationale=(
-        "A server that offers 'password' (or 'keyboard-interactive', which asks for the "
-        "same password through PAM) can be password-sprayed from anywhere that reaches "
-        "it; 'none' accepted means no authentication at all."
-    ),
-    remediation=(
-        "OpenSSH: `PasswordAuthentication no` and `KbdInteractiveAuthentication no` (or "
-        "`AuthenticationMethods publickey` / `publickey,password`), then reload; devices: "
-        "switch to key authentication in the management settings."
-    ),
-    references={
-        "hipaa": ["164.312(d)"],
-        "nist_800_53r5": ["AC-17", "IA-2", "IA-2(1)", "IA-5"],
-        "nist_csf_2_0": ["PR.AA-03"],
-        "iso27001_2022": ["A.8.5"],
-        "nis2": ["21(2)(j)"],
-        "anssi_hygiene": ["13"],
-    },
     facts=(FACT,),
     families=(ANY_FAMILY,),
     params={

@@ -253,39 +253,6 @@ def _cn(cert: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- references
 
-_TRANSIT = {
-    "hipaa": ["164.312(e)(1)", "164.312(e)(2)(ii)"],
-    "gdpr": ["32(1)(a)"],
-    "nis2": ["21(2)(h)"],
-    "iso27001_2022": ["A.8.24", "A.8.20"],
-    "nist_800_53r5": ["SC-8", "SC-8(1)", "SC-13"],
-    "nist_csf_2_0": ["PR.DS-02"],
-    "anssi_hygiene": ["21"],
-    "cis_controls_v8": ["3.10"],
-}
-_PKI = {
-    "hipaa": ["164.312(e)(1)", "164.312(d)"],
-    "gdpr": ["32(1)(a)"],
-    "nis2": ["21(2)(h)"],
-    "iso27001_2022": ["A.8.24"],
-    "nist_800_53r5": ["SC-12", "SC-8(1)"],
-    "nist_csf_2_0": ["PR.DS-02"],
-    "anssi_hygiene": ["21"],
-    "cis_controls_v8": ["3.10"],
-}
-_FLAW = {
-    "hipaa": ["164.308(a)(1)(ii)(B)", "164.312(e)(1)"],
-    "gdpr": ["32(1)(b)"],
-    "nis2": ["21(2)(e)"],
-    "iso27001_2022": ["A.8.8"],
-    "nist_800_53r5": ["SI-2", "RA-5"],
-    "nist_csf_2_0": ["ID.RA-01"],
-    "anssi_hygiene": ["34"],
-    "cis_controls_v8": ["7.1"],
-}
-_NGINX = "e.g. nginx `ssl_protocols`/`ssl_ciphers`, Apache `SSLProtocol`/`SSLCipherSuite`"
-_MOZILLA = "generate a configuration at https://ssl-config.mozilla.org for the chosen profile"
-
 
 def _tls_check(**kwargs):
     """Every TLS check reads the one fact and applies to any OS and to devices."""
@@ -296,17 +263,6 @@ def _tls_check(**kwargs):
 
 
 @_tls_check(
-    title="TLS endpoints accept only the protocol versions of the profile",
-    severity="high",
-    rationale="""
-SSLv2 and SSLv3 are broken (DROWN, POODLE) and TLS 1.0/1.1 were deprecated by RFC 8996:
-they rely on MD5/SHA-1 and CBC constructions with practical attacks. An endpoint that still
-accepts them lets an attacker on the path downgrade a client handling patient data.
-""",
-    remediation=f"""
-Allow only TLS 1.2 and 1.3 (TLS 1.3 only for the modern profile): {_NGINX}; {_MOZILLA}.
-""",
-    references=_TRANSIT,
     params={"profile": PROFILE_PARAM},
 )
 def tls_protocol_versions(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -328,20 +284,7 @@ def tls_protocol_versions(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 # --------------------------------------------------------------------------- suites
 
 
-@_tls_check(
-    title="No NULL, EXPORT, anonymous, RC4, DES or 3DES cipher suite is accepted",
-    severity="critical",
-    rationale="""
-These suites give no confidentiality (NULL), no authentication (anonymous: any machine in
-the middle can impersonate the server), or ciphers broken in practice (EXPORT 40/56-bit
-keys, RC4 biases, DES brute force, 3DES 64-bit blocks: Sweet32). Traffic protected by them
-must be considered cleartext.
-""",
-    remediation=f"""
-Remove them from the server's cipher list ({_NGINX}); {_MOZILLA}.
-""",
-    references=_TRANSIT,
-)
+@_tls_check()
 def tls_broken_cipher_suites(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     def inspect(endpoint: Endpoint) -> list[str]:
         found = []
@@ -360,19 +303,7 @@ def tls_broken_cipher_suites(facts: Facts, params: Mapping[str, Any]) -> Verdict
     )
 
 
-@_tls_check(
-    title="Every accepted cipher suite has forward secrecy",
-    severity="high",
-    rationale="""
-With static RSA or static DH key exchange, whoever obtains the server's private key later
-(a stolen backup, a decommissioned appliance) decrypts every recorded session: years of
-patient traffic at once. Ephemeral (EC)DHE, and every TLS 1.3 suite, prevent that.
-""",
-    remediation=f"""
-Keep only ECDHE/DHE suites for TLS 1.2 and older ({_NGINX}); {_MOZILLA}.
-""",
-    references=_TRANSIT,
-)
+@_tls_check()
 def tls_forward_secrecy(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     def inspect(endpoint: Endpoint) -> list[str]:
         found = [
@@ -392,18 +323,6 @@ def tls_forward_secrecy(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @_tls_check(
-    title="No CBC-mode cipher suite is accepted where the profile forbids it",
-    severity="low",
-    rationale="""
-CBC-mode suites in TLS use MAC-then-encrypt, the source of a long line of padding-oracle
-attacks (Lucky13, POODLE-TLS, Zombie POODLE); AEAD suites (GCM, CCM, ChaCha20-Poly1305)
-avoid the construction. Mozilla's profiles exclude CBC; ANSSI and NIST SP 800-52r2 still
-tolerate AES-CBC with SHA-2.
-""",
-    remediation=f"""
-Prefer AEAD suites only (AES-GCM, ChaCha20-Poly1305) ({_NGINX}); {_MOZILLA}.
-""",
-    references=_TRANSIT,
     params={"profile": PROFILE_PARAM},
 )
 def tls_cbc_cipher_suites(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -430,17 +349,6 @@ def tls_cbc_cipher_suites(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @_tls_check(
-    title="Accepted cipher suites are those of the TLS profile",
-    severity="medium",
-    rationale="""
-Each profile lists the suites its authors reviewed; anything else (CAMELLIA, ARIA, SEED,
-SHA-1 MACs, static DH, PSK...) is outside what the organisation decided to accept and
-usually survives only because a default was never tightened.
-""",
-    remediation=f"""
-Set the server's cipher list to the profile's ({_NGINX}); {_MOZILLA}.
-""",
-    references=_TRANSIT,
     params={"profile": PROFILE_PARAM},
 )
 def tls_profile_cipher_suites(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -465,18 +373,6 @@ def tls_profile_cipher_suites(facts: Facts, params: Mapping[str, Any]) -> Verdic
 
 
 @_tls_check(
-    title="Key exchange groups are strong: DH >= 2048 bits, no weak elliptic curve",
-    severity="high",
-    rationale="""
-A 1024-bit Diffie-Hellman group can be broken by a well-funded attacker (Logjam; the
-precomputation is shared by every server using the same group), and curves below 256 bits
-fall short of 128-bit security. The key exchange protects every session key.
-""",
-    remediation="""
-Use 2048-bit or larger DH groups (`ssl_dhparam` with `openssl dhparam 2048`, or the RFC 7919
-ffdhe groups) or disable DHE; restrict curves to X25519, P-256, P-384 (`ssl_ecdh_curve`).
-""",
-    references=_TRANSIT,
     params={"profile": PROFILE_PARAM},
 )
 def tls_key_exchange_strength(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -507,20 +403,7 @@ def tls_key_exchange_strength(facts: Facts, params: Mapping[str, Any]) -> Verdic
 # --------------------------------------------------------------------------- certificate
 
 
-@_tls_check(
-    title="Certificates are within their validity period at scan time",
-    severity="critical",
-    rationale="""
-An expired (or not yet valid) certificate breaks authentication: clients either refuse the
-connection (an outage of a clinical service) or, worse, users and interfaces are trained to
-click through certificate warnings, which is exactly what an interception needs.
-""",
-    remediation="""
-Renew the certificate and automate renewal (ACME, or the internal PKI's enrolment), then
-reload the service; monitor expiry.
-""",
-    references=_PKI,
-)
+@_tls_check()
 def tls_certificate_validity(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     at = _scan(facts).scanned_at
 
@@ -545,17 +428,6 @@ def tls_certificate_validity(facts: Facts, params: Mapping[str, Any]) -> Verdict
 
 
 @_tls_check(
-    title="No certificate expires within the warning window",
-    severity="medium",
-    rationale="""
-Expiry is the most common cause of TLS outages; a certificate that expires within weeks
-needs a renewal now, while there is time to go through change management on clinical
-systems.
-""",
-    remediation="""
-Renew the certificate (and automate renewal); lower the window only if renewal is automated.
-""",
-    references=_PKI,
     params={
         "days": Param(
             30, "warn when a certificate expires within this many days", minimum=1, maximum=365
@@ -585,22 +457,7 @@ def tls_certificate_expiring(facts: Facts, params: Mapping[str, Any]) -> Verdict
     )
 
 
-@_tls_check(
-    title="Certificate chains lead to the trust store (no self-signed or untrusted chain)",
-    severity="high",
-    rationale="""
-A self-signed certificate, or one from an unknown CA, cannot be told apart from an
-attacker's: clients either fail or are configured to accept anything, and then any
-machine on the path can impersonate the PACS, the portal or the interface engine. The
-trust store used (a site CA bundle given as network.ca_bundle, else Mozilla's) is recorded
-in the fact.
-""",
-    remediation="""
-Issue the certificate from a public CA or from the organisation's PKI, send the full chain
-(leaf then intermediates), and give hygie the PKI's CA bundle as network.ca_bundle.
-""",
-    references=_PKI,
-)
+@_tls_check()
 def tls_certificate_trusted(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     scan = _scan(facts)
     store = scan.trust_store or {}
@@ -643,20 +500,7 @@ def hostname_matches(name: str, cert: Mapping[str, Any]) -> bool:
     return False
 
 
-@_tls_check(
-    title="Certificates match the host name clients use",
-    severity="high",
-    rationale="""
-A certificate for another name is refused by clients that check names, and accepted by
-those that do not check at all: either way users learn to ignore warnings. The name is
-network.tls_hostname, or the inventory address when it is a name.
-""",
-    remediation="""
-Issue the certificate with every name clients use in its subjectAltName; set
-network.tls_hostname in the inventory when the host is addressed by IP.
-""",
-    references=_PKI,
-)
+@_tls_check()
 def tls_certificate_hostname(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     scan = _scan(facts)
     if scan.server_name_source == "ip":
@@ -684,16 +528,6 @@ def tls_certificate_hostname(facts: Facts, params: Mapping[str, Any]) -> Verdict
 
 
 @_tls_check(
-    title="Certificate keys are strong: RSA >= 2048 bits, EC >= 256 bits, no DSA",
-    severity="high",
-    rationale="""
-A 1024-bit RSA key is within reach of factoring by a well-resourced attacker, and the
-certificate key authenticates the server for its whole lifetime; DSA is deprecated.
-""",
-    remediation="""
-Generate a new key (RSA 2048/3072 or ECDSA P-256/P-384) and have the certificate reissued.
-""",
-    references=_PKI,
     params={"profile": PROFILE_PARAM},
 )
 def tls_certificate_key_strength(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -721,17 +555,7 @@ def tls_certificate_key_strength(facts: Facts, params: Mapping[str, Any]) -> Ver
     )
 
 
-@_tls_check(
-    title="Certificates are not signed with SHA-1 or MD5",
-    severity="medium",
-    rationale="""
-SHA-1 and MD5 signatures allow chosen-prefix collisions (SHAttered, Flame): a forged
-certificate can carry a valid-looking signature. Browsers reject them; internal clients
-often do not.
-""",
-    remediation="Have the certificate (and any intermediate) reissued with SHA-256 or better.",
-    references=_PKI,
-)
+@_tls_check()
 def tls_certificate_signature(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     def inspect(endpoint: Endpoint) -> list[str]:
         found = []
@@ -762,18 +586,6 @@ def _is_https(endpoint: Endpoint) -> bool:
 
 
 @_tls_check(
-    title="HTTPS endpoints send a long-lived Strict-Transport-Security header",
-    severity="medium",
-    rationale="""
-Without HSTS a browser's first request may go over plain HTTP, where an attacker on the
-path strips TLS (sslstrip) from a portal login or a web PACS viewer; a short max-age lets
-the protection lapse between visits.
-""",
-    remediation="""
-Send `Strict-Transport-Security: max-age=63072000` (nginx `add_header ... always`) on every
-HTTPS response.
-""",
-    references=_TRANSIT,
     params={"profile": PROFILE_PARAM},
 )
 def tls_hsts(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -806,16 +618,7 @@ def _flag(command: str, key: str, message: str) -> Inspect:
     return inspect
 
 
-@_tls_check(
-    title="TLS compression is disabled",
-    severity="high",
-    rationale="""
-TLS-level compression leaks secrets through the size of compressed records (CRIME): a
-session cookie or token can be recovered byte by byte.
-""",
-    remediation="Disable TLS compression (OpenSSL: SSL_OP_NO_COMPRESSION; default since 1.1.0).",
-    references=_TRANSIT,
-)
+@_tls_check()
 def tls_compression(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return _endpoints_verdict(
         facts,
@@ -826,20 +629,7 @@ def tls_compression(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     )
 
 
-@_tls_check(
-    title="Renegotiation is secure (RFC 5746) and not client-initiated",
-    severity="medium",
-    rationale="""
-Without the RFC 5746 extension an attacker can splice his own request in front of a
-client's (CVE-2009-3555); accepting client-initiated renegotiations lets one client burn
-the server's CPU (renegotiation DoS).
-""",
-    remediation="""
-Update the TLS library and disable client-initiated renegotiation (OpenSSL:
-SSL_OP_NO_RENEGOTIATION; nginx does so by default).
-""",
-    references=_TRANSIT,
-)
+@_tls_check()
 def tls_renegotiation(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     def inspect(endpoint: Endpoint) -> list[str]:
         result = endpoint.command("session_renegotiation")
@@ -861,22 +651,8 @@ def tls_renegotiation(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 # --------------------------------------------------------------------------- known attacks
 
-_ATTACK_REMEDIATION = """
-Update the TLS library (OpenSSL, the appliance firmware) to a fixed release and restart the
-service; on an appliance, ask the vendor for the fixed firmware.
-"""
 
-
-@_tls_check(
-    title="Not vulnerable to Heartbleed (CVE-2014-0160)",
-    severity="critical",
-    rationale="""
-Heartbleed lets anyone read the server's memory 64 KB at a time: private keys, session
-cookies, passwords and the patient data the process handled, without leaving a trace.
-""",
-    remediation=_ATTACK_REMEDIATION,
-    references=_FLAW,
-)
+@_tls_check()
 def tls_heartbleed(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return _endpoints_verdict(
         facts,
@@ -887,16 +663,7 @@ def tls_heartbleed(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     )
 
 
-@_tls_check(
-    title="Not vulnerable to ROBOT (RSA padding oracle)",
-    severity="high",
-    rationale="""
-A ROBOT oracle lets an attacker decrypt recorded RSA key-exchange sessions, or sign with
-the server's key, through Bleichenbacher queries to the server.
-""",
-    remediation=_ATTACK_REMEDIATION + "Disabling RSA key-exchange suites also removes it.",
-    references=_FLAW,
-)
+@_tls_check()
 def tls_robot(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     def inspect(endpoint: Endpoint) -> list[str]:
         verdict = endpoint.command("robot")["robot_result"]
@@ -915,16 +682,7 @@ def tls_robot(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     )
 
 
-@_tls_check(
-    title="Not vulnerable to OpenSSL CCS injection (CVE-2014-0224)",
-    severity="high",
-    rationale="""
-The early ChangeCipherSpec flaw lets a machine in the middle force weak keying material
-and then decrypt and modify the traffic.
-""",
-    remediation=_ATTACK_REMEDIATION,
-    references=_FLAW,
-)
+@_tls_check()
 def tls_ccs_injection(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return _endpoints_verdict(
         facts,

@@ -24,16 +24,6 @@ from hygie.registry import Facts, Param, Verdict, check, errored, failed, not_ap
 FACT = "vulnerable_packages"
 MAX_EVIDENCE = 200
 
-_REFS: dict[str, list[str]] = {
-    "hipaa": ["164.308(a)(1)(ii)(A)", "164.308(a)(1)(ii)(B)", "164.308(a)(5)(ii)(B)"],
-    "nist_800_53r5": ["SI-2", "RA-5"],
-    "nist_csf_2_0": ["ID.RA-01"],
-    "iso27001_2022": ["A.8.8"],
-    "nis2": ["21(2)(e)"],
-    "anssi_hygiene": ["34"],
-    "cis_controls_v8": ["7.5", "7.7"],
-}
-
 
 def _report(facts: Facts) -> dict:
     # orjson: the fact of a host months behind is megabytes, read by each of these checks.
@@ -119,26 +109,6 @@ def _findings(report: dict) -> list[_Finding]:
 
 
 @check(
-    title="Vulnerability feeds (OSV, CISA KEV, EPSS) are loaded and current",
-    severity="high",
-    rationale=(
-        "Vulnerability findings are only as recent as the advisories they are matched "
-        "against: with a feed a month old, every flaw published since is invisible and a "
-        "host looks patched when it is not. Missing or stale threat intelligence is a "
-        "finding in itself."
-    ),
-    remediation=(
-        "Refresh the feeds: `hygie feeds update` where the scanner can reach the internet; "
-        "on an air-gapped network download the OSV export of the hosts' ecosystems "
-        "(<ecosystem>/all.zip), the CISA KEV JSON and the FIRST EPSS CSV elsewhere, carry "
-        "them in and run `hygie feeds import FILE...`; check with `hygie feeds status`."
-    ),
-    references=_REFS
-    | {
-        "nist_800_53r5": ["SI-5", "RA-5"],
-        "nist_csf_2_0": ["ID.RA-02"],
-        "cis_controls_v8": ["7.1", "7.5"],
-    },
     facts=(FACT, "date_utc"),
     params={"max_age_days": Param(7, "oldest acceptable feed data, in days", minimum=0)},
 )
@@ -177,19 +147,6 @@ def vuln_feed_age(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="No installed package has a known vulnerability with a fix available",
-    severity="high",
-    rationale=(
-        "A package older than the version that fixes a published advisory is an open, "
-        "documented way in; health-sector breaches routinely start from such flaws. The "
-        "plan lists what to update first: exploited (KEV), then likely (EPSS), then severe."
-    ),
-    remediation=(
-        "Follow the patch plan in the message: `apt-get install --only-upgrade <packages>` "
-        "(Debian/Ubuntu) or `dnf upgrade <packages>` (Rocky/Alma), restart the services "
-        "using them (needrestart / needs-restarting), and re-scan."
-    ),
-    references=_REFS | {"cis_controls_v8": ["7.3", "7.5", "7.7"]},
     facts=(FACT,),
 )
 def vuln_fixable_packages(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -224,24 +181,6 @@ def vuln_fixable_packages(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="No installed package has a vulnerability that is actively exploited (CISA KEV)",
-    severity="critical",
-    rationale=(
-        "A CVE in CISA's Known Exploited Vulnerabilities catalog is being used by attackers "
-        "now; CISA gives agencies weeks to fix it, and flags those used in ransomware "
-        "campaigns, the main threat to hospitals."
-    ),
-    remediation=(
-        "Update these packages before anything else (the KEV due date is the outer limit), "
-        "or apply the vendor mitigation and isolate the host until it is patched; where no "
-        "fix exists yet, apply the mitigation CISA's entry points to."
-    ),
-    references=_REFS
-    | {
-        "nist_800_53r5": ["SI-2", "RA-5", "SI-5"],
-        "nist_csf_2_0": ["ID.RA-01", "ID.RA-02"],
-        "cis_controls_v8": ["7.2", "7.7"],
-    },
     facts=(FACT,),
 )
 def vuln_known_exploited(facts: Facts, params: Mapping[str, Any]) -> Verdict:
@@ -274,19 +213,6 @@ def vuln_known_exploited(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="Vulnerabilities without an available fix are known and none is severe",
-    severity="medium",
-    rationale=(
-        "Not patchable yet is not the same as not patched: a flaw without a fix cannot be "
-        "closed by updating, but a severe or exploited one calls for a mitigation or a "
-        "compensating control and a documented risk decision."
-    ),
-    remediation=(
-        "For each listed vulnerability, apply the distribution's or vendor's mitigation "
-        "(configuration change, disabling the affected feature, network isolation), record "
-        "the risk decision, and watch the advisory for a fix."
-    ),
-    references=_REFS | {"cis_controls_v8": ["7.2"]},
     facts=(FACT,),
     params={
         "min_severity": Param(
@@ -328,18 +254,6 @@ def vuln_unfixed_packages(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 
 
 @check(
-    title="The running kernel has no known vulnerability with a fix available",
-    severity="high",
-    rationale=(
-        "The kernel that runs, not the newest one installed, is what an attacker meets: "
-        "kernel flaws give local privilege escalation (often in KEV), and a kernel update "
-        "only protects after a reboot."
-    ),
-    remediation=(
-        "Install the fixed kernel (`apt-get install linux-image-<flavour>` / `dnf upgrade "
-        "kernel`) and reboot into it in the next maintenance window."
-    ),
-    references=_REFS | {"cis_controls_v8": ["7.3", "7.7"]},
     facts=(FACT,),
 )
 def vuln_running_kernel(facts: Facts, params: Mapping[str, Any]) -> Verdict:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from hygie.checkdata import CheckData, CheckText, data_for
 from hygie.discovery import import_all, require_package
 from hygie.model import Evidence, Fact, Severity, Status
 
@@ -167,6 +168,8 @@ CheckFunc = Callable[[Facts, Mapping[str, Any]], Verdict]
 
 @dataclass(frozen=True)
 class CheckMeta:
+    """A check as reports see it: its code's declaration joined with its domain's data."""
+
     id: str
     title: str
     severity: Severity
@@ -177,6 +180,11 @@ class CheckMeta:
     families: tuple[str, ...]
     params: Mapping[str, Param]
     func: CheckFunc = field(repr=False, compare=False)
+    texts: Mapping[str, CheckText] = field(default_factory=dict, repr=False, compare=False)
+
+    def text(self, lang: str) -> CheckText:
+        """Title, rationale and remediation in ``lang``, English where not translated."""
+        return self.texts.get(lang) or CheckText(self.title, self.rationale, self.remediation)
 
     def defaults(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params.items()}
@@ -198,51 +206,77 @@ class CheckMeta:
         }
 
 
+@dataclass(frozen=True)
+class _Declared:
+    """What a check's code declares; its texts come from the domain's data file."""
+
+    func: CheckFunc
+    facts: tuple[str, ...]
+    families: tuple[str, ...]
+    params: Mapping[str, Param]
+
+    @property
+    def domain(self) -> str:
+        return self.func.__module__.removeprefix(f"{CHECKS_PACKAGE}.")
+
+
+_DECLARED: dict[str, _Declared] = {}
 _REGISTRY: dict[str, CheckMeta] = {}
 
 
 def check(
     *,
-    title: str,
-    severity: Severity | str,
-    rationale: str,
-    remediation: str,
-    references: Mapping[str, Iterable[str]],
     facts: Iterable[str],
     families: Iterable[str] = FAMILIES,
     params: Mapping[str, Param] | None = None,
 ) -> Callable[[CheckFunc], CheckFunc]:
-    """Register a check; its id is the function's name, so id, file and code agree."""
+    """Register a check; its id is the function's name, so id, file and code agree. Its
+    severity, texts and references are the entry of that id in the domain's data file."""
 
     def register(func: CheckFunc) -> CheckFunc:
         check_id = func.__name__
         require_package(func.__module__, CHECKS_PACKAGE, f"check {check_id!r}")
         if not _ID.match(check_id):
             raise ValueError(f"check id {check_id!r} must be lower_snake_case")
-        if check_id in _REGISTRY and _REGISTRY[check_id].func is not func:
+        if check_id in _DECLARED and _DECLARED[check_id].func is not func:
             raise ValueError(f"check {check_id!r} registered twice")
         fams = tuple(families)
         unknown = set(fams) - {*FAMILIES, ANY_FAMILY}
         if unknown:
             raise ValueError(f"check {check_id}: unknown families {sorted(unknown)}")
-        _REGISTRY[check_id] = CheckMeta(
-            id=check_id,
-            title=title,
-            severity=Severity(severity),
-            rationale=rationale.strip(),
-            remediation=remediation.strip(),
-            references={k: tuple(v) for k, v in references.items()},
-            facts=tuple(facts),
-            families=fams,
-            params=dict(params or {}),
-            func=func,
-        )
+        _DECLARED[check_id] = _Declared(func, tuple(facts), fams, dict(params or {}))
         return func
 
     return register
 
 
+def _join(check_id: str, declared: _Declared, data: CheckData) -> CheckMeta:
+    english = data.texts["en"]
+    return CheckMeta(
+        id=check_id,
+        title=english.title,
+        severity=data.severity,
+        rationale=english.rationale,
+        remediation=english.remediation,
+        references=data.references,
+        facts=declared.facts,
+        families=declared.families,
+        params=declared.params,
+        func=declared.func,
+        texts=data.texts,
+    )
+
+
 def all_checks() -> dict[str, CheckMeta]:
-    """Every registered check, after importing each module below ``hygie.checks``."""
+    """Every registered check, after importing each module below ``hygie.checks``, with
+    its domain's data (a check without an entry, or an entry without a check, raises
+    :class:`~hygie.checkdata.CheckDataError` naming the file)."""
     import_all(CHECKS_PACKAGE)
+    if len(_REGISTRY) != len(_DECLARED):
+        domains: dict[str, set[str]] = {}
+        for check_id, declared in _DECLARED.items():
+            domains.setdefault(declared.domain, set()).add(check_id)
+        for domain, ids in domains.items():
+            data = data_for(domain, ids)
+            _REGISTRY.update({cid: _join(cid, _DECLARED[cid], data[cid]) for cid in ids})
     return dict(sorted(_REGISTRY.items()))

@@ -1,0 +1,183 @@
+"""Check texts and references as data: one YAML file per check domain, beside its code.
+
+A check's code (``checks/ssh.py``) holds what the engine needs to run it: id, facts and
+parameters. What a reader needs (severity, title, rationale, remediation, framework
+references) lives in the domain's data file (``checks/ssh.yaml``), the way Prowler keeps a
+metadata file per check and ComplianceAsCode a ``rule.yml``: prose is edited and translated
+without touching code, and references come from named sets (``checks/references.yaml``)
+written once, so two domains cannot cite the same control differently. Every reference is
+validated against the framework catalogs when the data is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from hygie.model import Severity
+from hygie.yamlfile import DataFileError, Node, check_keys, load_mapping
+
+#: English is the reference text every check must have; other languages fall back to it
+LANGUAGES = ("en", "fr")
+TEXT_FIELDS = ("title", "rationale", "remediation")
+ENTRY_KEYS = {"severity", "references", *TEXT_FIELDS}
+SETS_FILE = "references.yaml"
+
+
+class CheckDataError(DataFileError):
+    """A domain data file that does not describe its checks completely and correctly."""
+
+
+@dataclass(frozen=True)
+class CheckText:
+    title: str
+    rationale: str
+    remediation: str
+
+
+@dataclass(frozen=True)
+class CheckData:
+    """What a domain data file says of one check."""
+
+    severity: Severity
+    references: Mapping[str, tuple[str, ...]]
+    texts: Mapping[str, CheckText]  # language -> text; "en" always present
+
+    def text(self, lang: str) -> CheckText:
+        return self.texts.get(lang) or self.texts["en"]
+
+
+def checks_dir() -> Path:
+    return Path(str(importlib.resources.files("hygie.checks")))
+
+
+def _controls(node: Node, source: str, what: str) -> dict[str, tuple[str, ...]]:
+    """A mapping framework -> list of control ids, checked against the catalogs."""
+    from hygie.frameworks import load_catalogs  # the catalogs load the check registry
+
+    catalogs = load_catalogs()
+    if not isinstance(node.value, dict) or not node.value:
+        raise CheckDataError(source, node.line, f"{what}: expected framework: [control, ...]")
+    out = {}
+    for framework, ids in node.value.items():
+        catalog = catalogs.get(framework)
+        if catalog is None:
+            raise CheckDataError(
+                source, ids.line, f"{what}: unknown framework {framework!r}; known: "
+                f"{sorted(catalogs)}"
+            )  # fmt: skip
+        if not isinstance(ids.value, list) or not ids.value:
+            raise CheckDataError(source, ids.line, f"{what}: {framework} needs a list of ids")
+        for cid in ids.value:
+            if not isinstance(cid.value, str) or cid.value not in catalog.controls:
+                raise CheckDataError(
+                    source, cid.line, f"{what}: {cid.value!r} is not a control of {framework}"
+                )
+        out[framework] = tuple(c.value for c in ids.value)
+    return out
+
+
+@cache
+def reference_sets() -> Mapping[str, Mapping[str, tuple[str, ...]]]:
+    """The named reference sets every domain may cite."""
+    path = checks_dir() / SETS_FILE
+    doc = load_mapping(path, CheckDataError)
+    return {name: _controls(node, str(path), f"set {name}") for name, node in doc.value.items()}
+
+
+def _merge(parts: list[Mapping[str, tuple[str, ...]]]) -> dict[str, tuple[str, ...]]:
+    merged: dict[str, list[str]] = {}
+    for part in parts:
+        for framework, ids in part.items():
+            merged.setdefault(framework, [])
+            merged[framework] += [c for c in ids if c not in merged[framework]]
+    return {k: tuple(v) for k, v in merged.items()}
+
+
+def _references(node: Node, source: str, what: str) -> dict[str, tuple[str, ...]]:
+    if not isinstance(node.value, list) or not node.value:
+        raise CheckDataError(source, node.line, f"{what}: references must be a non-empty list")
+    sets = reference_sets()
+    parts = []
+    for item in node.value:
+        if isinstance(item.value, str):
+            if item.value not in sets:
+                raise CheckDataError(
+                    source, item.line, f"{what}: unknown reference set {item.value!r}; "
+                    f"sets are in checks/{SETS_FILE}"
+                )  # fmt: skip
+            parts.append(sets[item.value])
+        else:
+            parts.append(_controls(item, source, what))
+    return _merge(parts)
+
+
+def _texts(fields: Mapping[str, Node], source: str, what: str) -> dict[str, CheckText]:
+    per_lang: dict[str, dict[str, str]] = {}
+    for name in TEXT_FIELDS:
+        node = fields[name]
+        check_keys(node, set(LANGUAGES), source, f"{what}.{name}", CheckDataError)
+        if "en" not in node.value:
+            raise CheckDataError(source, node.line, f"{what}.{name}: the English text is required")
+        for lang, text in node.value.items():
+            if not isinstance(text.value, str) or not text.value.strip():
+                raise CheckDataError(source, text.line, f"{what}.{name}.{lang}: empty text")
+            per_lang.setdefault(lang, {})[name] = text.value.strip()
+    for lang, texts in per_lang.items():
+        missing = [f for f in TEXT_FIELDS if f not in texts]
+        if missing:
+            raise CheckDataError(
+                source, fields["title"].line, f"{what}: {lang} lacks {', '.join(missing)}"
+            )
+    return {lang: CheckText(**texts) for lang, texts in per_lang.items()}
+
+
+def _entry(check_id: str, node: Node, source: str) -> CheckData:
+    check_keys(node, ENTRY_KEYS, source, check_id, CheckDataError)
+    fields = node.value
+    missing = sorted(ENTRY_KEYS - set(fields))
+    if missing:
+        raise CheckDataError(source, node.line, f"{check_id}: missing {', '.join(missing)}")
+    try:
+        severity = Severity(fields["severity"].value)
+    except ValueError:
+        raise CheckDataError(
+            source, fields["severity"].line,
+            f"{check_id}: severity must be one of {[s.value for s in Severity]}",
+        ) from None  # fmt: skip
+    return CheckData(
+        severity=severity,
+        references=_references(fields["references"], source, check_id),
+        texts=_texts(fields, source, check_id),
+    )
+
+
+@cache
+def domain_data(domain: str) -> Mapping[str, CheckData]:
+    """Every entry of ``checks/<domain>.yaml`` by check id."""
+    path = checks_dir() / f"{domain}.yaml"
+    if not path.is_file():
+        raise CheckDataError(str(path), None, f"missing: the checks of {domain}.py need it")
+    return load_domain_file(path)
+
+
+def load_domain_file(path: Path) -> dict[str, CheckData]:
+    doc = load_mapping(path, CheckDataError)
+    return {cid: _entry(cid, node, str(path)) for cid, node in doc.value.items()}
+
+
+def data_for(domain: str, check_ids: set[str]) -> Mapping[str, CheckData]:
+    """The entries of ``domain`` for exactly ``check_ids``: an entry without a check, or a
+    check without an entry, is an error naming both."""
+    data = domain_data(domain)
+    source = str(checks_dir() / f"{domain}.yaml")
+    stray = sorted(set(data) - check_ids)
+    if stray:
+        raise CheckDataError(source, None, f"no check {domain}.{stray[0]} for this entry")
+    missing = sorted(check_ids - set(data))
+    if missing:
+        raise CheckDataError(source, None, f"no entry for check {missing[0]} of {domain}.py")
+    return data
