@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hygie.checkdata import CheckDataError, checks_dir, load_domain_file, reference_sets
+from hygie.registry import all_checks
 
 GOOD = """\
 demo_check:
@@ -70,3 +71,8 @@ def test_every_shared_set_is_used():
     files = [p for p in checks_dir().glob("*.yaml") if p.name != "references.yaml"]
     used = "".join(p.read_text() for p in files)
     assert [name for name in reference_sets() if f"- {name}\n" not in used] == []
+
+
+def test_every_check_is_translated_into_french():
+    untranslated = [cid for cid, meta in all_checks().items() if "fr" not in meta.texts]
+    assert not untranslated, untranslated
