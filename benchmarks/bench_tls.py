@@ -33,7 +33,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hygie.checks.tls import broken_reasons, forward_secret
+from hygie.checks._tls_profiles import broken_reasons, forward_secret
 from hygie.facts.tls import PROTOCOLS, SCAN_COMMANDS
 from hygie.registry import all_checks
 from tests.lab import Lab

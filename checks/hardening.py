@@ -38,6 +38,9 @@ from hygie.registry import (
     passed,
 )
 
+#: Public ids are never renamed: the firewall check kept its fw_ name here.
+ID_PREFIXES = ("fw_", "hardening_")
+
 
 def _cap(items: list[str], limit: int = 50) -> str:
     shown = ", ".join(items[:limit])

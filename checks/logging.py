@@ -25,6 +25,9 @@ from hygie.facts.services import RunningServices, parse_services
 from hygie.model import Evidence
 from hygie.registry import Facts, Param, Verdict, check, failed, judge, passed
 
+#: Public ids are never renamed: time synchronisation (time_) is judged here.
+ID_PREFIXES = ("log_", "time_")
+
 
 def _cap(items: list[str], limit: int = 50) -> str:
     """Join a list for evidence, capped so a report stays readable."""

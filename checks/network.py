@@ -28,6 +28,9 @@ from hygie.registry import (
     passed,
 )
 
+#: Public ids are never renamed: network checks were net_ before this module's name.
+ID_PREFIXES = ("net_",)
+
 NMAP = "nmap_services"
 POLICY = "network_port_policy"
 HTTP = "http_cleartext"

@@ -44,6 +44,9 @@ from hygie.registry import (
     passed,
 )
 
+#: Public ids are never renamed: patching checks are patch_, end of life os_.
+ID_PREFIXES = ("patch_", "os_")
+
 
 def _capped(items: Iterable[str], limit: int = 50) -> str:
     items = list(items)

@@ -28,6 +28,9 @@ from hygie.registry import (
     passed,
 )
 
+#: SSH as seen on the wire is judged from the network: net_, like checks/network.py.
+ID_PREFIXES = ("net_",)
+
 FACT = "ssh_wire"
 
 

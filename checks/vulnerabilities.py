@@ -21,6 +21,9 @@ from hygie.feeds.plan import host_plan
 from hygie.model import Evidence
 from hygie.registry import Facts, Param, Verdict, check, errored, failed, not_applicable, passed
 
+#: Public ids are never renamed: vulnerability checks were named vuln_.
+ID_PREFIXES = ("vuln_",)
+
 FACT = "vulnerable_packages"
 MAX_EVIDENCE = 200
 

@@ -22,7 +22,5 @@ def require_package(module: str, package: str, what: str) -> None:
     """Refuse a declaration made by a module imported under another name (``checks.x``
     instead of ``hygie.checks.x``, possible when the source tree is on ``sys.path``): it
     would register everything a second time, as different objects."""
-    # ``__main__``: a domain module run as a child-process worker (``python -m
-    # hygie.facts.tls``), alone in its process, where nothing is registered twice.
-    if module not in (package, "__main__") and not module.startswith(f"{package}."):
+    if module != package and not module.startswith(f"{package}."):
         raise ImportError(f"{what} declared in module {module!r}: import it as {package}.<name>")

@@ -4,13 +4,22 @@ The ``@check`` decorator holds everything a reader or a report needs (title, sev
 rationale, remediation, framework references, facts needed, OS families, parameters), so
 a check's control mapping has exactly one source of truth. Checks are discovered by
 importing every module of ``hygie.checks``; nothing keeps a hand-written list.
+
+A check id starts with a prefix of its module: ``<domain>_`` (``ssh_root_login`` in
+``checks/ssh.py``), or one of the module's ``ID_PREFIXES`` when its ids predate the
+module's name (``ID_PREFIXES = ("net_",)`` in ``checks/ssh_wire.py``). Ids are public,
+stable names (stored scans, policies, waivers and reports cite them), so they are never
+renamed to follow the code; the prefix instead says where the code of an id lives, and
+:func:`all_checks` refuses an id outside its module's prefixes, naming both.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, TypeVar
 
 from hygie.checkdata import CheckData, CheckText, data_for
@@ -215,10 +224,6 @@ class _Declared:
     families: tuple[str, ...]
     params: Mapping[str, Param]
 
-    @property
-    def domain(self) -> str:
-        return self.func.__module__.removeprefix(f"{CHECKS_PACKAGE}.")
-
 
 _DECLARED: dict[str, _Declared] = {}
 _REGISTRY: dict[str, CheckMeta] = {}
@@ -250,6 +255,40 @@ def check(
     return register
 
 
+def _domain(module_name: str) -> str:
+    """``ssh`` of ``hygie.checks.ssh``: the name its data file and its default prefix use."""
+    return module_name.removeprefix(f"{CHECKS_PACKAGE}.")
+
+
+def id_prefixes(module: ModuleType) -> tuple[str, ...]:
+    """What the ids of a check module's checks start with: its ``ID_PREFIXES``, else its
+    domain name and ``_`` (the folder's name for a module in a folder: ``tls_`` for
+    ``checks/tls/protocols.py``)."""
+    domain = _domain(module.__name__).split(".", 1)[0]
+    prefixes = getattr(module, "ID_PREFIXES", (f"{domain}_",))
+    if (
+        not isinstance(prefixes, tuple)
+        or not prefixes
+        or not all(isinstance(p, str) and _ID.match(p) and p.endswith("_") for p in prefixes)
+    ):
+        raise ValueError(
+            f"{module.__name__}.ID_PREFIXES must be a non-empty tuple of lower_snake_case "
+            f"prefixes ending in '_', not {prefixes!r}"
+        )
+    return prefixes
+
+
+def _require_prefixes(module: ModuleType, check_ids: Iterable[str]) -> None:
+    """Refuse a check whose id does not say which module holds it."""
+    prefixes = id_prefixes(module)
+    for check_id in sorted(check_ids):
+        if not check_id.startswith(prefixes):
+            raise ValueError(
+                f"check {check_id!r} of module {module.__name__}: its id must start with "
+                f"{' or '.join(prefixes)} (the module's ID_PREFIXES, by default its name and _)"
+            )
+
+
 def _join(check_id: str, declared: _Declared, data: CheckData) -> CheckMeta:
     english = data.texts["en"]
     return CheckMeta(
@@ -270,13 +309,15 @@ def _join(check_id: str, declared: _Declared, data: CheckData) -> CheckMeta:
 def all_checks() -> dict[str, CheckMeta]:
     """Every registered check, after importing each module below ``hygie.checks``, with
     its domain's data (a check without an entry, or an entry without a check, raises
-    :class:`~hygie.checkdata.CheckDataError` naming the file)."""
+    :class:`~hygie.checkdata.CheckDataError` naming the file; an id outside its module's
+    prefixes raises ``ValueError`` naming both)."""
     import_all(CHECKS_PACKAGE)
     if len(_REGISTRY) != len(_DECLARED):
-        domains: dict[str, set[str]] = {}
+        modules: dict[str, set[str]] = {}
         for check_id, declared in _DECLARED.items():
-            domains.setdefault(declared.domain, set()).add(check_id)
-        for domain, ids in domains.items():
-            data = data_for(domain, ids)
+            modules.setdefault(declared.func.__module__, set()).add(check_id)
+        for module, ids in modules.items():
+            _require_prefixes(sys.modules[module], ids)
+            data = data_for(_domain(module), ids)
             _REGISTRY.update({cid: _join(cid, _DECLARED[cid], data[cid]) for cid in ids})
     return dict(sorted(_REGISTRY.items()))

@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hygie.facts import health_protocols
-from hygie.facts.health_protocols import probe_dicom, probe_fhir
+from hygie.facts import _probe_io
+from hygie.facts.dicom import probe_dicom
+from hygie.facts.fhir import probe_fhir
 from hygie.factspec import ProbeContext
 from hygie.model import Fact
 from tests.integration.conftest import HYGIE, lab_env, load_results
@@ -277,7 +278,7 @@ def test_a_trickling_peer_is_cut_by_the_watchdog(monkeypatch):
     """An HTTP server sending its headers one byte every 0.2 s never trips a per-recv
     timeout (http.client reads line by line); the watchdog must still cut every request at
     its budget plus the grace second (loopback only, no lab needed)."""
-    monkeypatch.setattr(health_protocols, "OPERATION_TIMEOUT", 1.0)
+    monkeypatch.setattr(_probe_io, "OPERATION_TIMEOUT", 1.0)
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
     stop = threading.Event()

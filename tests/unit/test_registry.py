@@ -4,12 +4,17 @@ known framework keys. This is what keeps 'a new check = one function' honest."""
 from __future__ import annotations
 
 import re
+import sys
+import types
 
 import pytest
 
+from hygie import registry
+from hygie.checkdata import CheckData, CheckText
 from hygie.factspec import all_facts
+from hygie.model import Severity
 from hygie.policy import builtin_policies, load_policy
-from hygie.registry import ANY_FAMILY, FAMILIES, all_checks
+from hygie.registry import ANY_FAMILY, FAMILIES, all_checks, id_prefixes
 
 FRAMEWORKS = {
     "hipaa", "gdpr", "nis2", "iso27001_2022", "nist_800_53r5", "nist_csf_2_0",
@@ -57,3 +62,61 @@ def test_fact_commands_only_read(name):
     command = _QUOTED.sub("''", all_facts()[name].command)
     assert not _WRITE_REDIRECT.search(command), command
     assert not _WRITING_COMMANDS.search(command), command
+
+
+# --------------------------------------------------------------------------- id prefixes
+
+
+@pytest.fixture
+def fake_domain(monkeypatch) -> types.ModuleType:
+    """An empty check module ``hygie.checks.fakedom``, alone in a fresh registry, whose
+    checks get texts without a data file: the rule is tested apart from the real modules."""
+    module = types.ModuleType("hygie.checks.fakedom")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(registry, "_DECLARED", {})
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    text = CheckText("a fake check", "rationale", "remediation")
+    data = CheckData(Severity.LOW, {}, {"en": text})
+    monkeypatch.setattr(registry, "data_for", lambda domain, ids: dict.fromkeys(ids, data))
+    return module
+
+
+def declare(module: types.ModuleType, *check_ids: str) -> None:
+    """Register checks as if ``module`` declared them with ``@check``."""
+    for check_id in check_ids:
+
+        def func(facts, params):
+            raise AssertionError("never run")
+
+        func.__name__ = func.__qualname__ = check_id
+        func.__module__ = module.__name__
+        registry.check(facts=("os_release",))(func)
+
+
+def test_a_check_id_outside_its_module_prefixes_is_refused_naming_both(fake_domain):
+    declare(fake_domain, "fakedom_fine", "net_misplaced")
+    with pytest.raises(ValueError, match=r"'net_misplaced' of module hygie\.checks\.fakedom"):
+        all_checks()
+
+
+def test_the_default_prefix_is_the_domain_name(fake_domain):
+    assert id_prefixes(fake_domain) == ("fakedom_",)
+    assert id_prefixes(types.ModuleType("hygie.checks.fakedom.part")) == ("fakedom_",)
+    declare(fake_domain, "fakedom_one", "fakedom_two")
+    assert set(all_checks()) == {"fakedom_one", "fakedom_two"}
+
+
+def test_declared_prefixes_replace_the_default(fake_domain):
+    fake_domain.ID_PREFIXES = ("fk_", "fake_")
+    declare(fake_domain, "fk_one", "fake_two")
+    assert set(all_checks()) == {"fk_one", "fake_two"}
+    declare(fake_domain, "fakedom_three")
+    with pytest.raises(ValueError, match=r"'fakedom_three'.* must start with fk_ or fake_"):
+        all_checks()
+
+
+@pytest.mark.parametrize("prefixes", ["fk_", (), ("fk",), ("Fk_",), ["fk_"]])
+def test_malformed_prefixes_are_refused(fake_domain, prefixes):
+    fake_domain.ID_PREFIXES = prefixes
+    with pytest.raises(ValueError, match=r"hygie\.checks\.fakedom\.ID_PREFIXES must be"):
+        id_prefixes(fake_domain)

@@ -6,27 +6,23 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import time
 from pathlib import Path
 
 import pytest
 
-from hygie.checks.tls import (
-    broken_reasons,
-    curve_bits,
-    forward_secret,
-    hostname_matches,
-    is_cbc,
-    profiles,
-)
+from hygie.checks._tls_profiles import broken_reasons, curve_bits, forward_secret, is_cbc, profiles
+from hygie.checks.tls import hostname_matches
 from hygie.facts.tls import (
+    WORKER,
     TlsSettings,
     TlsSettingsError,
     endpoints_from_nmap,
     plan_endpoints,
     tls_scan,
 )
-from hygie.factspec import ProbeContext
+from hygie.factspec import ProbeContext, all_facts
 from hygie.model import Status
 from hygie.registry import all_checks
 from tests.unit.conftest import run_check
@@ -288,3 +284,27 @@ def test_probe_without_endpoints_sends_nothing_and_records_why():
     doc = json.loads(tls_scan(ctx))
     assert doc["endpoints"] == [] and doc["fragile"] is True
     assert "0 TLS" in doc["discovery"] and doc["scanned_at"]
+
+
+def test_the_sslyze_child_runs_by_its_module_name_and_reports_each_port():
+    """The probe starts its worker as ``python -m`` (a name, not an import): a renamed or
+    broken worker fails here, on a refused loopback port, rather than in a lab scan."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends: refused
+    facts = nmap_facts("", "127.0.0.1", safe=True)
+    ctx = ProbeContext("lo", "127.0.0.1", (), {"tls_ports": [port]}, facts, time.monotonic() + 60)
+    doc = json.loads(tls_scan(ctx))
+    assert doc["tool"].startswith("sslyze ")
+    (endpoint,) = doc["endpoints"]
+    assert (endpoint["port"], endpoint["status"]) == (port, "error"), endpoint["error"]
+
+
+def test_the_worker_declares_no_fact():
+    """Fact discovery imports every module of hygie.facts, the worker too: it is no fact
+    domain, so it must declare nothing (its probe lives in hygie.facts.tls)."""
+    modules = {
+        func.__module__ for spec in all_facts().values() for func in (spec.probe, spec.derive)
+        if func is not None
+    }  # fmt: skip
+    assert "hygie.facts.tls" in modules and WORKER not in modules
