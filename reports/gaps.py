@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from hygie.chain import ENVELOPE, RESULTS, fact_digests
 from hygie.frameworks import Catalog, Control, coverage, load_catalogs
 from hygie.model import (
     Evidence,
@@ -38,6 +39,7 @@ from hygie.model import (
 from hygie.registry import CheckMeta, all_checks
 from hygie.reports.attest import Attestation, Waiver
 from hygie.reports.model import (
+    Artifact,
     AttestationRef,
     ControlStatus,
     FactExcerpt,
@@ -346,4 +348,20 @@ def assemble(
             AttestationRef.of(a) for a in attestations if not a.valid(today)
         ),
         facts_from=scan.facts_from,
+        seal=scan.seal,
+        artifacts=artifacts(scan),
     )
+
+
+MEDIA_TYPES = {RESULTS: "application/json", ENVELOPE: "application/vnd.dsse.envelope.v1+json"}
+
+
+def artifacts(scan: Scan) -> tuple[Artifact, ...]:
+    """The scan's files as a bundle holds them: each fact, and once sealed, the results
+    and the envelope."""
+    files = [Artifact(p, sha, "application/octet-stream") for p, sha in fact_digests(scan)]
+    if scan.seal is not None:
+        for path, sha in ((RESULTS, scan.seal.results_sha256),
+                          (ENVELOPE, scan.seal.envelope_sha256)):  # fmt: skip
+            files.append(Artifact(path, sha, MEDIA_TYPES[path]))
+    return tuple(files)

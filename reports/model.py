@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from hygie.model import Fact
+from hygie.model import Fact, Seal
 from hygie.reports.attest import Attestation, Waiver
 
 FORMAT_VERSION = "2.0"
@@ -177,6 +177,16 @@ class HostSummary:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """A file of the scan's evidence bundle (``hygie export``), by its path there: what
+    the OSCAL back-matter links to, with its hash."""
+
+    path: str
+    sha256: str
+    media_type: str
+
+
+@dataclass(frozen=True)
 class Report:
     scan_id: str
     started: float
@@ -193,6 +203,8 @@ class Report:
     patch_plan: dict | None
     expired_attestations: tuple[AttestationRef, ...] = ()
     facts_from: str | None = None  # the scan whose facts were judged, for a re-evaluation
+    seal: Seal | None = None  # its link in the evidence chain; None: not stored, unsigned
+    artifacts: tuple[Artifact, ...] = ()  # every fact file, the results, the envelope
 
     def to_dict(self) -> dict:
         """JSON-ready form. What repeats across findings is written once: each check's
@@ -218,7 +230,8 @@ class Report:
                     "waiver": _plain(f.waiver),
                 })  # fmt: skip
             hosts.append(_plain(dataclasses.replace(host, findings=())) | {"findings": findings})
-        body = _plain(dataclasses.replace(self, hosts=()))
+        body = _plain(dataclasses.replace(self, hosts=(), artifacts=()))
+        del body["artifacts"]  # in the OSCAL back-matter; here one per fact is too many
         return (
             {"format": "hygie-report", "format_version": FORMAT_VERSION}
             | body

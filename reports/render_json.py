@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
+from hygie.jsonfmt import pretty
 from hygie.reports.model import Report
 
 
@@ -14,4 +14,4 @@ def schema_path() -> Path:
 
 
 def render(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return pretty(report.to_dict()).decode()

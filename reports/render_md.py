@@ -7,6 +7,7 @@ anyone; raw fact excerpts go in fenced blocks longer than any backtick run they 
 
 from __future__ import annotations
 
+import functools
 import re
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -18,15 +19,22 @@ from hygie.reports.model import Report, printable
 # ASCII punctuation with an inline meaning on GitHub or GitLab (CommonMark allows a
 # backslash before any punctuation): emphasis, code, links, HTML, tables, strikethrough,
 # entities, math, mentions and issue references.
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|!~&$@])")
+_ESCAPED = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>#|!~&$@"} | {"\t": " "})
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 MAX_LISTED = 20  # (host, check) pairs listed per control before "and N more"
 
 
 def md(value: object) -> str:
     """Inline text, safe in a table cell or a heading."""
-    text = _SPECIAL.sub(r"\\\1", printable("" if value is None else str(value)))
-    return _NEWLINES.sub("<br>", text).replace("\t", " ")
+    return _md("" if value is None else str(value))
+
+
+@functools.lru_cache(maxsize=8192)
+def _md(value: str) -> str:
+    """Cached: a fleet's report escapes the same remediation, expected value and host name
+    thousands of times."""
+    text = printable(value).translate(_ESCAPED)
+    return _NEWLINES.sub("<br>", text) if "\n" in text or "\r" in text else text
 
 
 def fenced(value: str) -> str:

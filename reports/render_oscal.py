@@ -7,6 +7,12 @@ not-satisfied, pointing at the observations of its checks; hygie is the tool com
 that is the origin actor of every observation and finding. UUIDs are version 5, derived
 from the scan id, so rendering the same scan twice gives the same document.
 
+Every file of the scan's evidence bundle (``hygie export``: each fact, the results, the
+signed envelope...) is a back-matter resource whose rlink carries its path in the bundle
+and its SHA-256; each piece of relevant evidence points at its fact's resource. The result
+says whether the scan is signed (the signer's keyid) or ``unsigned``, and where it sits in
+the evidence chain.
+
 OSCAL control targets must be tokens (NCName); catalog ids such as ``164.308(a)(1)`` are
 not, so the target id is ``<framework>-<id with other characters as _>`` and the exact id
 is kept in a ``control-id`` property.
@@ -14,13 +20,14 @@ is kept in a ``control-id`` property.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from datetime import UTC, datetime
 
+from hygie.chain import fact_path
+from hygie.jsonfmt import pretty
 from hygie.reports.i18n import translator
-from hygie.reports.model import ControlStatus, Finding, Report
+from hygie.reports.model import Artifact, ControlStatus, Finding, Report
 from hygie.reports.render_md import fenced, md
 
 OSCAL_VERSION = "1.1.3"
@@ -59,57 +66,99 @@ class _Ids:
 
     def __init__(self, scan_id: str):
         self.scan_id = scan_id
+        self._known: dict[tuple[str, ...], str] = {}  # hosts and facts are named many times
 
     def __call__(self, *key: str) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, "urn:hygie:" + "\0".join((self.scan_id, *key))))
+        found = self._known.get(key)
+        if found is None:
+            name = "urn:hygie:" + "\0".join((self.scan_id, *key))
+            found = self._known[key] = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+        return found
 
 
-def _observation(f: Finding, ids: _Ids, tool: str, collected: str, t) -> dict:
-    evidence = []
-    excerpts = {x.name: x for x in f.facts}
-    for e in f.evidence:
-        item = {
-            "description": f"{t('col.expected')}: {md(e['expected'])}\n\n"
-            f"{t('col.actual')}: {md(e['actual'])}",
-        }
-        fact = excerpts.get(e["fact"]) if e["fact"] else None
-        if fact is not None:
-            item["props"] = [
-                _prop("fact", fact.name),
-                _prop("sha256", fact.sha256),
-                _prop("size", fact.size),
+class _Observations:
+    """Builds each finding's observation. A fleet has tens of thousands of them sharing a
+    few hundred checks and a few thousand hosts: what depends only on the check, the host
+    or the scan is built once and shared (it serialises the same)."""
+
+    def __init__(self, ids: _Ids, tool: str, collected: str, t, excerpts: bool):
+        self.ids, self.collected, self.t, self.excerpts = ids, collected, t, excerpts
+        self.origins = [{"actors": [{"type": "tool", "actor-uuid": tool}]}]
+        self.labels = {k: t(k) for k in ("col.expected", "col.actual", "col.remediation")}
+        self._subjects: dict[str, list[dict]] = {}
+        self._props: dict[tuple[str, str, str], list[dict]] = {}
+
+    def subjects(self, host: str) -> list[dict]:
+        found = self._subjects.get(host)
+        if found is None:
+            subject = {"subject-uuid": self.ids("host", host), "type": "inventory-item"}
+            found = self._subjects[host] = [subject | {"title": _line(host)}]
+        return found
+
+    def props(self, f: Finding) -> list[dict]:
+        key = (f.check_id, f.status, f.severity)
+        found = self._props.get(key)
+        if found is None:
+            found = self._props[key] = [
+                _prop("check-id", f.check_id),
+                _prop("status", f.status),
+                _prop("severity", f.severity),
             ]
-            note = f"\n\n{t('text.truncated', size=fact.size)}" if fact.truncated else ""
-            item["remarks"] = fenced(fact.excerpt) + note
-        evidence.append(item)
-    props = [
-        _prop("check-id", f.check_id),
-        _prop("status", f.status),
-        _prop("severity", f.severity),
-    ]
-    if f.waiver:
-        props += [_prop("waiver-id", f.waiver.id), _prop("waiver-expires", f.waiver.expires)]
-    obs = {
-        "uuid": ids("observation", f.host, f.check_id),
-        "title": _line(
-            t("oscal.observation", check=f.check_id, host=f.host, status=t(f"status.{f.status}"))
-        ),
-        "description": md(f.message) or "-",
-        "props": props,
-        "methods": ["TEST"],
-        "origins": [{"actors": [{"type": "tool", "actor-uuid": tool}]}],
-        "subjects": [
-            {"subject-uuid": ids("host", f.host), "type": "inventory-item", "title": _line(f.host)}
-        ],
-        "collected": collected,
-    }
-    if f.status in ("fail", "waived", "error"):
-        obs["types"] = ["finding"]
-    if evidence:
-        obs["relevant-evidence"] = evidence
-    if f.status in ("fail", "waived") and f.remediation:
-        obs["remarks"] = f"{t('col.remediation')}: {md(f.remediation)}"
-    return obs
+        if f.waiver:
+            found = [
+                *found,
+                _prop("waiver-id", f.waiver.id),
+                _prop("waiver-expires", f.waiver.expires),
+            ]
+        return found
+
+    def evidence(self, f: Finding) -> list[dict]:
+        expected, actual = self.labels["col.expected"], self.labels["col.actual"]
+        facts = {x.name: x for x in f.facts}
+        evidence = []
+        for e in f.evidence:
+            item = {
+                "description": f"{expected}: {md(e['expected'])}\n\n{actual}: {md(e['actual'])}"
+            }
+            fact = facts.get(e["fact"]) if e["fact"] else None
+            if fact is not None:
+                item["href"] = "#" + self.ids("artifact", fact_path(f.host, fact.name))
+                item["props"] = [
+                    _prop("fact", fact.name),
+                    _prop("sha256", fact.sha256),
+                    _prop("size", fact.size),
+                ]
+                if self.excerpts:
+                    truncated = self.t("text.truncated", size=fact.size) if fact.truncated else ""
+                    item["remarks"] = fenced(fact.excerpt) + (
+                        f"\n\n{truncated}" if truncated else ""
+                    )
+            evidence.append(item)
+        return evidence
+
+    def __call__(self, f: Finding) -> dict:
+        t = self.t
+        title = t(
+            "oscal.observation", check=f.check_id, host=f.host, status=t(f"status.{f.status}")
+        )
+        obs = {
+            "uuid": self.ids("observation", f.host, f.check_id),
+            "title": _line(title),
+            "description": md(f.message) or "-",
+            "props": self.props(f),
+            "methods": ["TEST"],
+            "origins": self.origins,
+            "subjects": self.subjects(f.host),
+            "collected": self.collected,
+        }
+        if f.status in ("fail", "waived", "error"):
+            obs["types"] = ["finding"]
+        evidence = self.evidence(f)
+        if evidence:
+            obs["relevant-evidence"] = evidence
+        if f.status in ("fail", "waived") and f.remediation:
+            obs["remarks"] = f"{self.labels['col.remediation']}: {md(f.remediation)}"
+        return obs
 
 
 def _finding(c: ControlStatus, observations: list[str], ids: _Ids, tool: str, t) -> dict:
@@ -170,16 +219,46 @@ def _finding(c: ControlStatus, observations: list[str], ids: _Ids, tool: str, t)
     return finding
 
 
-def assessment_results(report: Report) -> dict:
+def _seal_props(report: Report) -> list[dict]:
+    seal = report.seal
+    if seal is None:
+        return [_prop("signature", "unsigned"), _prop("evidence-chain", "not stored")]
+    return [
+        _prop("signature", "signed" if seal.keyid else "unsigned"),
+        *([_prop("signer-keyid", seal.keyid)] if seal.keyid else []),
+        _prop("evidence-chain-seq", seal.seq),
+        _prop("evidence-envelope-sha256", seal.envelope_sha256),
+        *([_prop("evidence-chain-prev", seal.prev)] if seal.prev else []),
+    ]
+
+
+def _resource(artifact: Artifact, ids: _Ids) -> dict:
+    return {
+        "uuid": ids("artifact", artifact.path),
+        "title": artifact.path,
+        "rlinks": [
+            {
+                "href": artifact.path,
+                "media-type": artifact.media_type,
+                "hashes": [{"algorithm": "SHA-256", "value": artifact.sha256}],
+            }
+        ],
+    }
+
+
+def assessment_results(report: Report, excerpts: bool = True) -> dict:
+    """``excerpts``: quote each piece of evidence's fact in its remarks. An evidence bundle
+    holds every fact whole, as the file its resource links to, so it goes without them."""
     t = translator(report.lang)
     ids = _Ids(report.scan_id)
     tool = ids("tool", "hygie")
     collected = _time(report.finished or report.started)
+    observation = _Observations(ids, tool, collected, t, excerpts)
     observations = []
     by_check: dict[str, list[str]] = {}
     for host in report.hosts:
         for f in host.findings:
-            obs = _observation(f, ids, tool, collected, t)
+            obs = observation(f)
             observations.append(obs)
             by_check.setdefault(f.check_id, []).append(obs["uuid"])
     controls = [c for fw in report.frameworks for c in fw.controls if c.state in OSCAL_STATE]
@@ -206,6 +285,7 @@ def assessment_results(report: Report) -> dict:
             _prop("policy-version", report.policy["version"]),
             _prop("policy-digest", report.policy["digest"]),
             _prop("evidence-digest", report.evidence_digest),
+            *_seal_props(report),
         ],
         "local-definitions": {
             "components": [
@@ -255,7 +335,7 @@ def assessment_results(report: Report) -> dict:
         result["observations"] = observations
     if findings:
         result["findings"] = findings
-    return {
+    document = {
         "assessment-results": {
             "uuid": ids("assessment-results"),
             "metadata": {
@@ -274,7 +354,12 @@ def assessment_results(report: Report) -> dict:
             "results": [result],
         }
     }
+    if report.artifacts:
+        document["assessment-results"]["back-matter"] = {
+            "resources": [_resource(a, ids) for a in report.artifacts]
+        }
+    return document
 
 
 def render(report: Report) -> str:
-    return json.dumps(assessment_results(report), indent=2, ensure_ascii=False) + "\n"
+    return pretty(assessment_results(report)).decode()

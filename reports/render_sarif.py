@@ -10,8 +10,8 @@ locations. Fingerprints are stable across scans so that dashboards track one fin
 from __future__ import annotations
 
 import hashlib
-import json
 
+from hygie.jsonfmt import pretty
 from hygie.reports.i18n import translator
 from hygie.reports.model import Finding, Report
 
@@ -136,4 +136,4 @@ def sarif(report: Report) -> dict:
 
 
 def render(report: Report) -> str:
-    return json.dumps(sarif(report), indent=2, ensure_ascii=False) + "\n"
+    return pretty(sarif(report)).decode()

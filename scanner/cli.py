@@ -2,7 +2,8 @@
 
 Exit codes (scan and evaluate): 0 every assessed check passed; 1 at least one check failed;
 2 something could not be assessed (host or check error); 3 bad input (policy, inventory,
-arguments) before anything was scanned.
+arguments) before anything was scanned. Exit codes of verify: 0 intact, 4 tampered or broken,
+3 bad input (hygie.cli_evidence).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 import click
 
 from hygie import __version__
+from hygie.cli_evidence import COMMANDS as EVIDENCE_COMMANDS
+from hygie.cli_evidence import configured_signer, passphrase_option
 from hygie.console import make_console, progress, summary
 from hygie.database import default_path
 from hygie.diff import diff_scans
@@ -137,10 +140,11 @@ def cli() -> None:
               help="Also render a gap report in this format (see `hygie report`).")
 @click.option("--report-output", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the --report (default: standard output).")
+@passphrase_option
 def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
          ask_become_pass, known_hosts, trust_on_first_use, ssh_config, workers, timeout,
          connect_timeout, networks, db, no_store, output, quiet, report_format,
-         report_output) -> None:  # fmt: skip
+         report_output, ask_passphrase) -> None:  # fmt: skip
     """Audit hosts. TARGETS are `local`, `host`, `user@host` or `user@host:port`.
 
     With neither TARGETS nor --inventory nor --network, audits the local machine with the
@@ -151,6 +155,7 @@ def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
         policy = NETWORK_POLICY
     _use_db(db)
     pol = _policy(policy)
+    signer = None if no_store else configured_signer(ask_passphrase)
     chosen = []
     if targets or inventory or not networks:
         chosen = _targets(targets, inventory, limit, tags, user, keys, become, timeout,
@@ -175,7 +180,8 @@ def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
     else:
         with progress(console, len(chosen)) as on_host:
             result = run_scan(chosen, pol, options, on_host)
-    _finish(result, db, no_store, output, quiet, console, (report_format, report_output))
+    _finish(result, db, no_store, output, quiet, console, (report_format, report_output),
+            signer)  # fmt: skip
 
 
 def _targets(
@@ -222,11 +228,12 @@ def _network_targets(networks, known: list[Target], timeout) -> list[Target]:
     return found
 
 
-def _finish(result, db, no_store, output, quiet, console, report=(None, None)) -> None:
+def _finish(result, db, no_store, output, quiet, console, report=(None, None),
+            signer=None) -> None:  # fmt: skip
     stored_in = None
     if not no_store:
         store = _store(db)
-        store.save(result)
+        store.save(result, signer)
         store.close()
         stored_in = store.path
     write_scan_report(result, *report)
@@ -269,10 +276,12 @@ def discover_command(networks, output, timeout) -> None:
 @click.option("--no-store", is_flag=True, help="Do not record the evaluation in the store.")
 @output_option
 @click.option("-q", "--quiet", is_flag=True)
-def evaluate(scan_ref, policy, db, no_store, output, quiet) -> None:
+@passphrase_option
+def evaluate(scan_ref, policy, db, no_store, output, quiet, ask_passphrase) -> None:
     """Re-judge a stored scan's facts with a policy, offline (no host is contacted)."""
     _use_db(db)
     pol = _policy(policy)
+    signer = None if no_store else configured_signer(ask_passphrase)
     store = _store(db)
     try:
         stored = store.load(scan_ref)
@@ -280,7 +289,7 @@ def evaluate(scan_ref, policy, db, no_store, output, quiet) -> None:
         raise BadInput(str(exc)) from None
     finally:
         store.close()
-    _finish(rejudge(stored, pol), db, no_store, output, quiet, make_console())
+    _finish(rejudge(stored, pol), db, no_store, output, quiet, make_console(), signer=signer)
 
 
 @cli.command()
@@ -297,25 +306,6 @@ def scans(db, limit) -> None:
             f"fail {c.get('fail', 0):>5}  error {c.get('error', 0):>5}{origin}"
         )
     store.close()
-
-
-@cli.command()
-@click.argument("scan_ref", default="latest")
-@db_option
-def verify(scan_ref, db) -> None:
-    """Re-hash a stored scan's evidence and report any fact that was altered."""
-    store = _store(db)
-    try:
-        problems = store.verify(scan_ref)
-        scan_id = store.resolve(scan_ref)
-    except StoreError as exc:
-        raise BadInput(str(exc)) from None
-    finally:
-        store.close()
-    for p in problems:
-        click.echo(f"ALTERED {p}")
-    click.echo(f"{scan_id}: {'evidence intact' if not problems else 'EVIDENCE ALTERED'}")
-    sys.exit(1 if problems else 0)
 
 
 @cli.command()
@@ -433,6 +423,8 @@ def policies_validate(files) -> None:
 
 cli.add_command(report)
 cli.add_command(frameworks)
+for command in EVIDENCE_COMMANDS:
+    cli.add_command(command)
 
 
 cli.add_command(feeds)

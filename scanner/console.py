@@ -112,6 +112,21 @@ def summary(console: Console, scan: Scan, max_findings: int = 40) -> None:
         f"{total['not_applicable']} not applicable on {len(scan.hosts)} hosts "
         f"in {scan.finished - scan.started:.1f}s"
     )
+    console.print(seal_line(scan), style="" if scan.seal and scan.seal.keyid else "yellow",
+                  markup=False)  # fmt: skip
+
+
+def seal_line(scan: Scan) -> str:
+    """Whether the scan is signed, by which key (its fingerprint), and its chain link."""
+    seal = scan.seal
+    if seal is None:
+        return "UNSIGNED: not stored, so in no evidence chain"
+    if seal.keyid is None:
+        return (
+            f"UNSIGNED: evidence chain link {seal.seq}, but no signing key is configured "
+            "(hygie keys generate)"
+        )
+    return f"signed by key {seal.keyid}, evidence chain link {seal.seq}"
 
 
 def _short(text: str, limit: int = 60) -> str:

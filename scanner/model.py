@@ -174,10 +174,24 @@ def evidence_digest(hosts: list[HostScan]) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class Seal:
+    """A stored scan's link in the store's evidence chain (hygie.chain): the sha256 of its
+    DSSE envelope, its place (``seq``, ``prev``: the previous envelope's sha256) and who
+    signed it (``keyid`` None: unsigned)."""
+
+    seq: int
+    envelope_sha256: str
+    prev: str | None
+    keyid: str | None
+    results_sha256: str  # of the canonical results.json the envelope covers
+
+
 @dataclass
 class Scan:
     """One audit run. ``facts_from`` names the scan whose facts were judged when this one
-    is an offline re-evaluation (``hygie evaluate``); it is None for a live scan."""
+    is an offline re-evaluation (``hygie evaluate``); it is None for a live scan. ``seal``
+    is set once the store has chained it (None: not stored)."""
 
     id: str
     started: float
@@ -189,6 +203,7 @@ class Scan:
     policy_document: dict
     hosts: list[HostScan] = field(default_factory=list)
     facts_from: str | None = None
+    seal: Seal | None = None
 
     def results(self) -> list[Result]:
         return [r for h in self.hosts for r in h.results]

@@ -6,10 +6,10 @@ in the store, and the hash ties each result back to it.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
+from hygie.jsonfmt import pretty
 from hygie.model import Scan, Status
 
 FORMAT_VERSION = "1.0"
@@ -69,7 +69,7 @@ def scan_to_dict(scan: Scan) -> dict:
 
 
 def write_json(scan: Scan, path: Path) -> None:
-    path.write_text(json.dumps(scan_to_dict(scan), indent=2, ensure_ascii=False) + "\n")
+    path.write_bytes(pretty(scan_to_dict(scan)))
 
 
 def exit_code(scan: Scan) -> int:

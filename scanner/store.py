@@ -3,20 +3,33 @@
 Facts are written once and never updated; each keeps the sha256 of its raw bytes and the
 scan keeps a digest over all of them, so ``hygie verify`` can show the evidence is intact.
 An offline re-evaluation is a new scan that points at the facts of the scan it judged.
+
+Every scan is also sealed as it is stored, in the same transaction: its signed envelope is
+the next link of the store's evidence chain (hygie.chain), kept in ``envelopes`` with the
+signer's public key in ``signing_keys``. Triggers refuse to update or delete any row of
+the evidence tables: evidence is never removed, and an edit made behind SQLite's back is
+found by ``hygie verify``.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hygie.database import open_database, transaction
-from hygie.model import Fact, FactKind, HostScan, Result, Scan, evidence_digest
+import orjson
 
-SCHEMA_VERSION = 2
+from hygie.chain import RESULTS, Link, results_json, seal_scan, sha256
+from hygie.database import open_database, transaction
+from hygie.model import Fact, FactKind, HostScan, Result, Scan, Seal, evidence_digest
+from hygie.signing import Signer
+
+SCHEMA_VERSION = 3
+EVIDENCE_TABLES = ("scans", "hosts", "facts", "results", "envelopes", "signing_keys")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,9 +82,25 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (scan_id, host, check_id)
 );
 CREATE INDEX IF NOT EXISTS results_status ON results (scan_id, status);
+CREATE TABLE IF NOT EXISTS envelopes (
+    scan_id TEXT PRIMARY KEY REFERENCES scans(id),
+    seq INTEGER NOT NULL UNIQUE,
+    prev TEXT,
+    digest TEXT NOT NULL,
+    keyid TEXT,
+    envelope BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signing_keys (keyid TEXT PRIMARY KEY, public_key BLOB NOT NULL);
 CREATE TRIGGER IF NOT EXISTS facts_are_evidence BEFORE UPDATE ON facts
 BEGIN SELECT RAISE(ABORT, 'facts are evidence and are never edited'); END;
+""" + "".join(
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_never_{verb}d BEFORE {verb.upper()} ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} are evidence and are never {verb}d'); END;
 """
+    for table in EVIDENCE_TABLES
+    for verb in ("update", "delete")
+    if (table, verb) != ("facts", "update")  # facts_are_evidence, since schema 1
+)
 
 
 class StoreError(Exception):
@@ -118,10 +147,15 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def save(self, scan: Scan) -> None:
-        """A re-evaluation stores only the facts it derived itself; its collected facts
-        stay those of the scan it judged (``facts_from``)."""
+    def save(self, scan: Scan, signer: Signer | None = None) -> Seal:
+        """Store the scan and seal it as the chain's next link, signed by ``signer`` (or
+        unsigned); sets and returns ``scan.seal``. A re-evaluation stores only the facts it
+        derived itself; its collected facts stay those of the scan it judged
+        (``facts_from``). The write lock is taken first (``BEGIN IMMEDIATE``) so that two
+        scans stored at once still get distinct, consecutive links."""
+        results = results_json(scan)
         with transaction(self._db) as db:
+            db.execute("BEGIN IMMEDIATE")
             db.execute(
                 "INSERT INTO scans VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -157,6 +191,36 @@ class Store:
                         for r in h.results
                     ],
                 )  # fmt: skip
+            scan.seal = self._link(db, scan, results, signer)
+        return scan.seal
+
+    @staticmethod
+    def _link(db: sqlite3.Connection, scan: Scan, results: bytes, signer: Signer | None) -> Seal:
+        last = db.execute(
+            "SELECT seq, envelope FROM envelopes ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        origin = db.execute(
+            "SELECT envelope FROM envelopes WHERE scan_id = ?", (scan.facts_from,)
+        ).fetchone()
+        envelope, seal = seal_scan(
+            scan,
+            results,
+            seq=last[0] + 1 if last else 1,
+            prev=sha256(last[1]) if last else None,
+            origin=sha256(origin[0]) if origin else None,
+            signer=signer,
+        )
+        db.execute(
+            "INSERT INTO envelopes VALUES (?,?,?,?,?,?)",
+            (scan.id, seal.seq, seal.prev, seal.envelope_sha256, seal.keyid, envelope),
+        )
+        if signer is not None:
+            db.execute(
+                "INSERT OR IGNORE INTO signing_keys VALUES (?,?)",
+                (signer.keyid, signer.public.pem),
+            )
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('chain_started', ?)", (scan.id,))
+        return seal
 
     def resolve(self, ref: str) -> str:
         """A scan id, a unique prefix of one, or ``latest``."""
@@ -181,7 +245,8 @@ class Store:
             "policy_digest, policy_document, facts_from FROM scans WHERE id = ?",
             (scan_id,),
         ).fetchone()
-        scan = Scan(*row[:7], policy_document=json.loads(row[7]), facts_from=row[8])
+        scan = Scan(*row[:7], policy_document=json.loads(row[7]), facts_from=row[8],
+                    seal=self.seal(scan_id))  # fmt: skip
         for h in self._db.execute(
             "SELECT name, address, transport, family, error, started, finished, connections, "
             "execs, uid, tags FROM hosts WHERE scan_id = ? ORDER BY rowid",
@@ -190,10 +255,10 @@ class Store:
             fields = ("name", "address", "transport", "family", "error", "started",
                       "finished", "connections", "execs", "uid")  # fmt: skip
             host = HostScan(**dict(zip(fields, h[:10], strict=True)), tags=tuple(json.loads(h[10])))
-            host.facts = self._facts(scan.facts_from, host.name) if scan.facts_from else {}
+            host.facts = self._facts(scan.facts_from, host.name, True) if scan.facts_from else {}
             host.facts |= self._facts(scan.id, host.name)
             host.results = [
-                Result.from_dict(json.loads(body))
+                Result.from_dict(orjson.loads(body))
                 for (body,) in self._db.execute(
                     "SELECT body FROM results WHERE scan_id = ? AND host = ? ORDER BY rowid",
                     (scan_id, host.name),
@@ -202,17 +267,79 @@ class Store:
             scan.hosts.append(host)
         return scan
 
-    def _facts(self, scan_id: str, host: str) -> dict[str, Fact]:
+    def _facts(self, scan_id: str, host: str, evidence_only: bool = False) -> dict[str, Fact]:
+        """``evidence_only``: the collected facts a re-evaluation judged, without the facts
+        the judged scan derived (the re-evaluation derived its own, or none)."""
         rows = self._db.execute(
             "SELECT name, stdout, stderr, exit_status, truncated, sha256, kind FROM facts "
             "WHERE scan_id = ? AND host = ?",
             (scan_id, host),
         )
-        return {
+        facts = {
             name: Fact(name, bytes(out), bytes(err), status, bool(trunc), sha,
                        FactKind(kind) if kind else _legacy_kind(name))
             for name, out, err, status, trunc, sha, kind in rows
         }  # fmt: skip
+        return {k: f for k, f in facts.items() if f.kind.evidence} if evidence_only else facts
+
+    def seal(self, scan_id: str) -> Seal | None:
+        """The scan's link, None for a scan stored before the chain began. A link whose
+        envelope no longer parses keeps an empty ``results_sha256``: verify says why."""
+        row = self._db.execute(
+            "SELECT seq, digest, prev, keyid, envelope FROM envelopes WHERE scan_id = ?",
+            (scan_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            statement = json.loads(base64.b64decode(json.loads(row[4])["payload"]))
+            results = next(s["digest"]["sha256"] for s in statement["subject"]
+                           if s["name"] == RESULTS)  # fmt: skip
+        except (ValueError, KeyError, TypeError, StopIteration):
+            results = ""
+        return Seal(row[0], row[1], row[2], row[3], results)
+
+    def envelope(self, scan_id: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT envelope FROM envelopes WHERE scan_id = ?", (scan_id,)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def public_key(self, keyid: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT public_key FROM signing_keys WHERE keyid = ?", (keyid,)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def public_keys(self) -> list[tuple[str, bytes]]:
+        return [(k, bytes(pem)) for k, pem in self._db.execute("SELECT * FROM signing_keys")]
+
+    def links(self) -> Iterator[Link]:
+        """The chain, in seq order, one envelope in memory at a time."""
+        for seq, scan_id, prev, digest, keyid, envelope in self._db.execute(
+            "SELECT seq, scan_id, prev, digest, keyid, envelope FROM envelopes ORDER BY seq"
+        ):
+            yield Link(seq, scan_id, prev, digest, keyid, bytes(envelope))
+
+    def scan_ids(self) -> set[str]:
+        return {scan_id for (scan_id,) in self._db.execute("SELECT id FROM scans")}
+
+    def unchained(self) -> list[tuple[str, bool]]:
+        """Scans with no link, and whether each is legacy: stored before the chain's first
+        link (a store created before hygie sealed scans). Once the chain has begun
+        (``chain_started`` in meta), a scan without a link is never legacy."""
+        first = self._db.execute(
+            "SELECT MIN(s.rowid) FROM scans s JOIN envelopes e ON e.scan_id = s.id"
+        ).fetchone()[0]
+        started = self._db.execute("SELECT 1 FROM meta WHERE key = 'chain_started'").fetchone()
+        rows = self._db.execute(
+            "SELECT rowid, id FROM scans WHERE id NOT IN (SELECT scan_id FROM envelopes) "
+            "ORDER BY rowid"
+        ).fetchall()
+        return [
+            (scan_id, rowid < first if first is not None else not started)
+            for rowid, scan_id in rows
+        ]
 
     def verify(self, ref: str) -> list[str]:
         """Problems found re-hashing the stored evidence of a scan; empty when intact."""
