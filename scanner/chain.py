@@ -392,6 +392,7 @@ def walk(store: Store, trusted: Mapping[str, PublicKey] | None = None) -> ChainC
         scan = store.load(link.scan_id)
         origin = digests.get(scan.facts_from) if scan.facts_from else None
         found = scan_problems(stmt, scan, results_json(scan), origin, "the store")
+        found += store.index_problems(link.scan_id)
         out.problems += [f"{name}: {p}" for p in found]
     for scan_id, legacy in store.unchained():
         if legacy:

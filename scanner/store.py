@@ -138,8 +138,9 @@ class Store:
         self._db = open_database(path, _SCHEMA)
         with transaction(self._db) as db:
             _migrate(db)
-            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                       (str(SCHEMA_VERSION),))  # fmt: skip
+            db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
             db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -159,38 +160,68 @@ class Store:
             db.execute(
                 "INSERT INTO scans VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
-                    scan.id, scan.started, scan.finished, scan.tool_version,
-                    scan.policy_name, scan.policy_version, scan.policy_digest,
-                    json.dumps(scan.policy_document, sort_keys=True), scan.facts_from,
+                    scan.id,
+                    scan.started,
+                    scan.finished,
+                    scan.tool_version,
+                    scan.policy_name,
+                    scan.policy_version,
+                    scan.policy_digest,
+                    json.dumps(scan.policy_document, sort_keys=True),
+                    scan.facts_from,
                     evidence_digest(scan.hosts),
                 ),
-            )  # fmt: skip
+            )
             for h in scan.hosts:
                 db.execute(
                     "INSERT INTO hosts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
-                        scan.id, h.name, h.address, h.transport, h.family, h.error,
-                        h.started, h.finished, h.connections, h.execs, h.uid,
+                        scan.id,
+                        h.name,
+                        h.address,
+                        h.transport,
+                        h.family,
+                        h.error,
+                        h.started,
+                        h.finished,
+                        h.connections,
+                        h.execs,
+                        h.uid,
                         json.dumps(list(h.tags)),
                     ),
-                )  # fmt: skip
+                )
                 db.executemany(
                     "INSERT INTO facts VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (scan.id, h.name, f.name, f.exit_status, int(f.truncated),
-                         f.sha256, f.stdout, f.stderr, f.kind.value)
+                        (
+                            scan.id,
+                            h.name,
+                            f.name,
+                            f.exit_status,
+                            int(f.truncated),
+                            f.sha256,
+                            f.stdout,
+                            f.stderr,
+                            f.kind.value,
+                        )
                         for f in h.facts.values()
                         if scan.facts_from is None or not f.kind.evidence
                     ],
-                )  # fmt: skip
+                )
                 db.executemany(
                     "INSERT INTO results VALUES (?,?,?,?,?,?)",
                     [
-                        (scan.id, r.host, r.check_id, r.status.value, r.severity.value,
-                         json.dumps(r.to_dict(), sort_keys=True))
+                        (
+                            scan.id,
+                            r.host,
+                            r.check_id,
+                            r.status.value,
+                            r.severity.value,
+                            json.dumps(r.to_dict(), sort_keys=True),
+                        )
                         for r in h.results
                     ],
-                )  # fmt: skip
+                )
             scan.seal = self._link(db, scan, results, signer)
         return scan.seal
 
@@ -245,15 +276,26 @@ class Store:
             "policy_digest, policy_document, facts_from FROM scans WHERE id = ?",
             (scan_id,),
         ).fetchone()
-        scan = Scan(*row[:7], policy_document=json.loads(row[7]), facts_from=row[8],
-                    seal=self.seal(scan_id))  # fmt: skip
+        scan = Scan(
+            *row[:7], policy_document=json.loads(row[7]), facts_from=row[8], seal=self.seal(scan_id)
+        )
         for h in self._db.execute(
             "SELECT name, address, transport, family, error, started, finished, connections, "
             "execs, uid, tags FROM hosts WHERE scan_id = ? ORDER BY rowid",
             (scan_id,),
         ).fetchall():
-            fields = ("name", "address", "transport", "family", "error", "started",
-                      "finished", "connections", "execs", "uid")  # fmt: skip
+            fields = (
+                "name",
+                "address",
+                "transport",
+                "family",
+                "error",
+                "started",
+                "finished",
+                "connections",
+                "execs",
+                "uid",
+            )
             host = HostScan(**dict(zip(fields, h[:10], strict=True)), tags=tuple(json.loads(h[10])))
             host.facts = self._facts(scan.facts_from, host.name, True) if scan.facts_from else {}
             host.facts |= self._facts(scan.id, host.name)
@@ -276,10 +318,17 @@ class Store:
             (scan_id, host),
         )
         facts = {
-            name: Fact(name, bytes(out), bytes(err), status, bool(trunc), sha,
-                       FactKind(kind) if kind else _legacy_kind(name))
+            name: Fact(
+                name,
+                bytes(out),
+                bytes(err),
+                status,
+                bool(trunc),
+                sha,
+                FactKind(kind) if kind else _legacy_kind(name),
+            )
             for name, out, err, status, trunc, sha, kind in rows
-        }  # fmt: skip
+        }
         return {k: f for k, f in facts.items() if f.kind.evidence} if evidence_only else facts
 
     def seal(self, scan_id: str) -> Seal | None:
@@ -293,8 +342,9 @@ class Store:
             return None
         try:
             statement = json.loads(base64.b64decode(json.loads(row[4])["payload"]))
-            results = next(s["digest"]["sha256"] for s in statement["subject"]
-                           if s["name"] == RESULTS)  # fmt: skip
+            results = next(
+                s["digest"]["sha256"] for s in statement["subject"] if s["name"] == RESULTS
+            )
         except (ValueError, KeyError, TypeError, StopIteration):
             results = ""
         return Seal(row[0], row[1], row[2], row[3], results)
@@ -340,6 +390,25 @@ class Store:
             (scan_id, rowid < first if first is not None else not started)
             for rowid, scan_id in rows
         ]
+
+    def index_problems(self, scan_id: str) -> list[str]:
+        """Result rows whose index columns (what ``hygie scans`` and the summaries count)
+        disagree with the result they index: the body is what the chain signs, so a
+        column edited alone would otherwise go unseen."""
+        problems = []
+        for host, check_id, status, severity, body in self._db.execute(
+            "SELECT host, check_id, status, severity, body FROM results WHERE scan_id = ?",
+            (scan_id,),
+        ):
+            row = {"host": host, "check_id": check_id, "status": status, "severity": severity}
+            stored = orjson.loads(body)
+            problems += [
+                f"results row {host}/{check_id}: {key} column {value!r}, the result says "
+                f"{stored.get(key)!r}"
+                for key, value in row.items()
+                if stored.get(key) != value
+            ]
+        return problems
 
     def verify(self, ref: str) -> list[str]:
         """Problems found re-hashing the stored evidence of a scan; empty when intact."""

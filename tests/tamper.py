@@ -1,4 +1,5 @@
-"""Ways to tamper with an exported evidence bundle, and what `hygie verify` must say of each.
+"""Ways to tamper with an exported evidence bundle, what `hygie verify` must say of each, and
+the README's verification without hygie.
 
 Shared by the unit tests (bundles of a written scan) and the lab test (bundles of a real
 scan): each case changes a bundle directory in place and returns what the problem it causes
@@ -12,6 +13,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,3 +133,26 @@ def cases(root: Path, other: Signer) -> list[Tamper]:
         Tamper("edit the manifest's predicate", _edit_predicate),
         resign(other),
     ]
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def snippet() -> str:
+    """The README's "verify without hygie" code, exactly as printed there."""
+    found = re.search(r"<!-- third-party-verify -->\n```python\n(.*?)```", README.read_text(), re.S)
+    assert found, "README has no third-party verification snippet"
+    return found.group(1)
+
+
+def run_snippet(bundle: Path, public: Path) -> subprocess.CompletedProcess:
+    """Run the snippet isolated (``-I``: no user site, no PYTHONPATH) and prove it never
+    imported hygie."""
+    code = snippet() + "\nassert not any(m.startswith('hygie') for m in sys.modules)\n"
+    return subprocess.run(
+        [sys.executable, "-I", "-c", code, str(bundle), str(public)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )

@@ -115,6 +115,15 @@ def test_an_edited_result_is_found(chained):
     ]
 
 
+def test_an_index_column_edited_alone_is_found(chained):
+    """``hygie scans`` counts statuses from the index column; the chain signs the body."""
+    tamper(chained, "UPDATE results SET status = 'pass' WHERE scan_id = '20261128T000003Z-aaaaaa'")
+    assert problems(chained) == [
+        "link 3 (scan 20261128T000003Z-aaaaaa): results row db1/ssh_root_login: status column "
+        "'pass', the result says 'fail'"
+    ]
+
+
 def test_a_deleted_middle_scan_breaks_the_chain(chained):
     tamper(chained, *(f"DELETE FROM {t} WHERE {'id' if t == 'scans' else 'scan_id'} = "
                       "'20261128T000002Z-aaaaaa'"

@@ -3,33 +3,12 @@ uses securesystemslib's DSSE implementation, not hygie's, and never imports hygi
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.tamper import flip_byte
+from tests.tamper import flip_byte, run_snippet
 from tests.unit.test_evidence_bundle import exported, keys  # noqa: F401 (fixtures)
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def snippet() -> str:
-    text = README.read_text()
-    found = re.search(r"<!-- third-party-verify -->\n```python\n(.*?)```", text, re.S)
-    assert found, "README has no third-party verification snippet"
-    return found.group(1)
-
-
-def run_snippet(bundle: Path, public: Path) -> subprocess.CompletedProcess:
-    code = snippet() + "\nassert not any(m.startswith('hygie') for m in sys.modules)\n"
-    return subprocess.run(
-        [sys.executable, "-I", "-c", code, str(bundle), str(public)],
-        capture_output=True, text=True, timeout=60, cwd="/",
-    )  # fmt: skip
 
 
 def test_snippet_verifies_an_untouched_bundle(exported, keys):  # noqa: F811
