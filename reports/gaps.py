@@ -23,8 +23,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 
 from hygie.chain import ENVELOPE, RESULTS, fact_digests
+from hygie.checkdata import CheckText
 from hygie.frameworks import Catalog, Control, coverage, load_catalogs
 from hygie.model import (
     Evidence,
@@ -63,6 +65,27 @@ def finding_order(f: Finding) -> tuple:
     return (_STATUS_ORDER[f.status], _SEVERITY_ORDER.get(f.severity, 99), f.check_id)
 
 
+def check_text(meta: CheckMeta, lang: str) -> CheckText:
+    """The title, rationale and remediation of a check in ``lang``, each field in English
+    where ``lang`` lacks it: a partial translation never leaves a blank in a report."""
+    text = meta.text(lang)
+    return CheckText(
+        title=text.title or meta.title,
+        rationale=text.rationale or meta.rationale,
+        remediation=text.remediation or meta.remediation,
+    )
+
+
+class About(NamedTuple):
+    """What a report says of a check, whatever the host: its texts in the report's
+    language and its framework references."""
+
+    title: str
+    rationale: str
+    remediation: str
+    references: dict[str, tuple[str, ...]]
+
+
 class Shared:
     """What many findings have in common, built once per scan rather than per finding.
 
@@ -71,11 +94,11 @@ class Shared:
     keeps a 5,000-host report fast to build and small in memory; renderers only read them.
     """
 
-    def __init__(self, checks: Mapping[str, CheckMeta], excerpt_bytes: int):
-        self.checks, self.excerpt_bytes = checks, excerpt_bytes
+    def __init__(self, checks: Mapping[str, CheckMeta], excerpt_bytes: int, lang: str):
+        self.checks, self.excerpt_bytes, self.lang = checks, excerpt_bytes, lang
         self.excerpts: dict[tuple, FactExcerpt] = {}
         self.evidence: dict[tuple[Evidence, ...], tuple[tuple[dict, ...], tuple[str, ...]]] = {}
-        self.references: dict[str, tuple[str, str, dict[str, tuple[str, ...]]]] = {}
+        self.abouts: dict[str, About] = {}
         self.text: dict[str, str] = {}
 
     def printable(self, text: str) -> str:
@@ -105,14 +128,21 @@ class Shared:
             )
         return self.evidence[result.evidence]
 
-    def about(self, check_id: str) -> tuple[str, str, dict[str, tuple[str, ...]]]:
-        """Rationale, remediation and references of a check, looked up once per check."""
-        if check_id not in self.references:
-            meta = self.checks.get(check_id)
-            self.references[check_id] = (
-                (meta.rationale, meta.remediation, dict(meta.references)) if meta else ("", "", {})
+    def about(self, result: Result) -> About:
+        """A check's texts and references, looked up once per check. The results keep the
+        English title they were judged with (stable evidence); the report shows the
+        registry's text in its language, or, for a check removed since the scan, the
+        stored title alone."""
+        about = self.abouts.get(result.check_id)
+        if about is None:
+            meta = self.checks.get(result.check_id)
+            if meta is None:
+                return About(result.title, "", "", {})
+            text = check_text(meta, self.lang)
+            about = self.abouts[result.check_id] = About(
+                text.title, text.rationale, text.remediation, dict(meta.references)
             )
-        return self.references[check_id]
+        return about
 
 
 def _finding(
@@ -123,21 +153,21 @@ def _finding(
     shared: Shared,
 ) -> Finding:
     evidence, names = shared.evidence_of(result)
-    rationale, remediation, references = shared.about(result.check_id)
+    about = shared.about(result)
     # Status and Severity are StrEnums: ``_value_`` is their plain string, read without the
     # enum descriptor (half a million lookups in a 5,000-host report).
     return Finding(
         host,
         result.check_id,
-        result.title,
+        about.title,
         "waived" if waiver else result.status._value_,
         result.severity._value_,
         shared.printable(result.message),
         evidence,
         tuple([excerpts[n] for n in names if n in excerpts]) if names else (),
-        rationale,
-        remediation,
-        references,
+        about.rationale,
+        about.remediation,
+        about.references,
         WaiverRef.of(waiver) if waiver else None,
     )
 
@@ -319,7 +349,7 @@ def assemble(
         raise ValueError(f"unknown frameworks {unknown}; known: {sorted(catalogs)}")
     active = [w for w in waivers if not w.expired(today)]
     valid = [a for a in attestations if a.valid(today)]
-    shared = Shared(checks, excerpt_bytes)
+    shared = Shared(checks, excerpt_bytes, lang)
     hosts = tuple(host_summary(h, active, shared) for h in scan.hosts)
     results = outcomes(hosts)
     direct = coverage(checks)

@@ -1,8 +1,10 @@
 """One translation mechanism for every renderer: key -> text, per language, from YAML.
 
-Check titles and messages come from the checks (English); everything a renderer adds
-around them (headings, states, statuses, severities, column names) goes through here, so a
-French report for an HDS auditor has no English chrome left. A key missing from a
+Check titles, rationales and remediations come from the checks' data files, resolved in
+the report's language when the report is built (hygie.reports.gaps); messages quote the
+target and stay as the checks wrote them. Everything a renderer adds around them
+(headings, states, statuses, severities, column names) goes through here, so a French
+report for an HDS auditor has no English chrome left. A key missing from a
 translation falls back to English; a key missing from English is a bug and raises.
 """
 

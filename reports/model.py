@@ -120,8 +120,10 @@ class AttestationRef:
 
 class Finding(NamedTuple):
     """One check result on one host. ``waived`` is a fail covered by a valid waiver: it is
-    shown apart and never counted as a pass. A named tuple rather than a frozen dataclass:
-    a 5,000-host report builds half a million of them, four times faster this way."""
+    shown apart and never counted as a pass. Title, rationale and remediation are the
+    check's in the report's language (the stored result keeps the English title it was
+    judged with). A named tuple rather than a frozen dataclass: a 5,000-host report
+    builds half a million of them, four times faster this way."""
 
     host: str
     check_id: str

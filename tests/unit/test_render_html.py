@@ -26,6 +26,7 @@ from benchmarks.synthetic import (
 from hygie.reports.build import build_report
 from hygie.reports.i18n import messages
 from hygie.reports.render_html import MAX_LISTED, render
+from tests.fixtures.reports.hostile import catalog, checks, data_text, fleet
 
 
 class Page(HTMLParser):
@@ -192,8 +193,11 @@ def test_host_lists_are_capped_but_each_host_lists_its_own_failures(html, page, 
             assert not links  # a row lists its checks or links to a shared list, not both
             links = variant_links.findall(shared[g])
             linked_lists[g] += 1
-        listed = 0 if host.error else sum(
-            1 for f in host.findings if f.status in ("fail", "waived", "error"))
+        listed = (
+            0
+            if host.error
+            else sum(1 for f in host.findings if f.status in ("fail", "waived", "error"))
+        )
         assert len(links) == listed == len(set(links)), host.name
     assert set(linked_lists) == set(shared) and min(linked_lists.values()) > 1
     assert len(anchors) == len(report.hosts)
@@ -227,6 +231,17 @@ def test_french(report):
     english = {v for k, v in messages("en").items() if k.startswith(("html.", "section."))}
     assert not [e for e in english if len(e) > 12 and e in text]
     assert any(t == "html" and a.get("lang") == "fr" for t, a in fr.tags)
+
+
+@pytest.mark.parametrize(("lang", "other"), [("fr", "en"), ("en", "fr")])
+def test_check_texts_are_in_the_report_language(lang, other):
+    """Built in French, a report shows each check's French title, rationale and
+    remediation from its data file, and none of the English ones; and the reverse."""
+    built = build_report(fleet(), catalogs={"testfw": catalog()}, checks=checks(),
+                         today=TODAY, lang=lang)  # fmt: skip
+    text = Page(render(built)).all_text()
+    assert all(v in text for v in data_text("ssh_root_login", lang).values())
+    assert not [v for v in data_text("ssh_root_login", other).values() if v in text]
 
 
 def test_html_keys_exist_in_both_languages():

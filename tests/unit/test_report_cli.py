@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from hygie.cli import cli
 from hygie.reports.cli import FORMATS
 from hygie.store import Store
-from tests.fixtures.reports.hostile import HERE, fleet
+from tests.fixtures.reports.hostile import HERE, data_text, fleet
 
 
 @pytest.fixture
@@ -40,6 +40,20 @@ def test_json_report_to_stdout_keeps_only_the_frameworks_asked(db):
     result = run("report", "--db", str(db), "--format", "json", "--framework", "hipaa")
     data = json.loads(result.stdout)
     assert [f["id"] for f in data["frameworks"]] == ["hipaa"] and data["lang"] == "en"
+
+
+def test_lang_translates_the_check_texts_and_leaves_the_stored_results_english(db):
+    for lang in ("en", "fr"):
+        result = run("report", "--db", str(db), "--format", "json", "--lang", lang)
+        check = json.loads(result.stdout)["checks"]["ssh_root_login"]
+        assert {k: check[k] for k in ("title", "rationale", "remediation")} == data_text(
+            "ssh_root_login", lang
+        )
+    store = Store(db)
+    titles = {r.title for h in store.load("latest").hosts for r in h.results
+              if r.check_id == "ssh_root_login"}  # fmt: skip
+    store.close()
+    assert titles == {data_text("ssh_root_login", "en")["title"]}
 
 
 def test_bad_inputs_exit_3_with_file_and_line(db, tmp_path):

@@ -14,6 +14,7 @@ import pytest
 
 from hygie.reports import (
     render_csv,
+    render_html,
     render_json,
     render_junit,
     render_md,
@@ -23,15 +24,26 @@ from hygie.reports import (
 from hygie.reports.attest import load_attestations, load_waivers
 from hygie.reports.build import build_report
 from hygie.reports.i18n import LANGS, messages, translator
-from tests.fixtures.reports.hostile import HERE, HOSTILE, catalog, checks, fleet_with_down_host
+from tests.fixtures.reports.hostile import (
+    HERE,
+    HOSTILE,
+    REMOVED_CHECK,
+    REMOVED_TITLE,
+    catalog,
+    checks,
+    data_text,
+    fleet_with_down_host,
+    fleet_with_removed_check,
+)
 from tests.fixtures.reports.validate import oscal_errors, report_validator
 
 REPORTS = Path(__file__).parents[2] / "reports"
+FAILING = "ssh_root_login"  # fails on db-1, its waiver expired: remediation is shown
 
 
-def make(lang="en", **kw):
+def make(lang="en", scan=None, **kw):
     return build_report(
-        fleet_with_down_host(),
+        scan or fleet_with_down_host(),
         catalogs={"testfw": catalog()},
         checks=checks(),
         waivers=load_waivers(HERE / "waivers.yaml"),
@@ -200,3 +212,52 @@ def test_hostile_strings_reach_every_format_only_escaped():
                for f in h.findings)  # fmt: skip
     for module in (render_json, render_oscal, render_sarif):
         assert "\x1b" not in module.render(report)
+
+
+def sarif_rule(report, check_id: str) -> dict:
+    rules = json.loads(render_sarif.render(report))["runs"][0]["tool"]["driver"]["rules"]
+    return next(r for r in rules if r["id"] == check_id)
+
+
+def test_check_texts_are_in_the_report_language_in_markdown_sarif_and_json(report):
+    ours = data_text(FAILING, report.lang)
+    other = data_text(FAILING, next(lang for lang in LANGS if lang != report.lang))
+    md = render_md.render(report)
+    assert f"**{render_md.md(FAILING)}** — {render_md.md(ours['title'])}" in md
+    assert render_md.md(ours["remediation"]) in md
+    assert render_md.md(other["title"]) not in md and render_md.md(other["remediation"]) not in md
+    rule = sarif_rule(report, FAILING)
+    assert rule["shortDescription"]["text"] == ours["title"]
+    assert rule["fullDescription"]["text"] == ours["rationale"]
+    assert ours["remediation"] in rule["help"]["text"]
+    data = json.loads(render_json.render(report))
+    assert {k: data["checks"][FAILING][k] for k in ours} == ours
+
+
+def test_check_texts_are_in_the_report_language_in_csv_junit_and_oscal(report):
+    ours = data_text(FAILING, report.lang)
+    rows = list(csv.reader(io.StringIO(render_csv.render(report))))
+    row = next(r for r in rows if r[0] == "db-1" and r[2] == FAILING)
+    title, remediation = (render_csv.COLUMNS.index(c) for c in ("title", "remediation"))
+    assert (row[title], row[remediation]) == (ours["title"], ours["remediation"])
+    root = ET.fromstring(render_junit.render(report).encode())
+    cases = {(c.get("classname"), c.get("name").split(":")[0]): c for c in root.iter("testcase")}
+    case = cases["hygie.db-1", FAILING]
+    assert case.get("name") == f"{FAILING}: {ours['title']}"
+    assert ours["remediation"] in case.find("failure").text
+    oscal = json.loads(render_oscal.render(report))["assessment-results"]["results"][0]
+    failing = next(o for o in oscal["observations"]
+                   if {"check-id": FAILING, "status": "fail"}.items()
+                   <= {p["name"]: p["value"] for p in o["props"]}.items())  # fmt: skip
+    assert render_md.md(ours["remediation"]) in failing["remarks"]
+
+
+def test_a_check_removed_since_the_scan_renders_with_its_stored_title(report):
+    removed = make(report.lang, scan=fleet_with_removed_check())
+    report_validator().validate(json.loads(render_json.render(removed)))
+    for module in (render_html, render_md, render_json, render_csv, render_junit, render_sarif):
+        assert REMOVED_TITLE in module.render(removed), module.__name__
+    rule = sarif_rule(removed, REMOVED_CHECK)
+    assert rule["shortDescription"]["text"] == REMOVED_TITLE
+    assert "fullDescription" not in rule and "help" not in rule
+    assert not oscal_errors(json.loads(render_oscal.render(removed)))

@@ -11,14 +11,25 @@ from hygie.model import Status
 from hygie.reports.attest import load_attestations, load_waivers
 from hygie.reports.build import build_report
 from hygie.reports.gaps import STATES, score
-from tests.fixtures.reports.hostile import HERE, catalog, checks, fleet, fleet_with_down_host
+from tests.fixtures.reports.hostile import (
+    HERE,
+    REMOVED_CHECK,
+    REMOVED_TITLE,
+    catalog,
+    checks,
+    data_text,
+    fleet,
+    fleet_with_down_host,
+    fleet_with_removed_check,
+)
 
 TODAY = date(2026, 11, 28)
 
 
 def build(scan, **kw):
     kw.setdefault("today", TODAY)
-    return build_report(scan, catalogs={"testfw": catalog()}, checks=checks(), **kw)
+    kw.setdefault("checks", checks())
+    return build_report(scan, catalogs={"testfw": catalog()}, **kw)
 
 
 def states(report) -> dict[str, str]:
@@ -143,6 +154,40 @@ def test_french_report_uses_the_catalog_title_and_english_report_title_en():
         r = build_report(fleet(), catalogs={"testfw": cat}, checks=checks(), today=TODAY,
                          lang=lang)  # fmt: skip
         assert next(c.title for c in r.frameworks[0].controls if c.control_id == "AT-2") == title
+
+
+def texts(report, check_id: str) -> dict[str, str]:
+    f = next(f for h in report.hosts for f in h.findings if f.check_id == check_id)
+    return {"title": f.title, "rationale": f.rationale, "remediation": f.remediation}
+
+
+def test_findings_carry_the_check_texts_in_the_report_language_english_by_default():
+    assert texts(build(fleet()), "ssh_root_login") == data_text("ssh_root_login", "en")
+    french = build(fleet(), lang="fr")
+    assert texts(french, "ssh_root_login") == data_text("ssh_root_login", "fr")
+
+
+def test_an_untranslated_text_falls_back_to_english_field_by_field():
+    registry = checks()
+    meta = registry["ssh_root_login"]
+    english, french = meta.texts["en"], meta.texts["fr"]
+    partial = replace(meta, texts={"en": english, "fr": replace(french, rationale="")})
+    mixed = build(fleet(), lang="fr", checks=registry | {"ssh_root_login": partial})
+    assert texts(mixed, "ssh_root_login") == data_text("ssh_root_login", "fr") | {
+        "rationale": english.rationale
+    }
+    untranslated = replace(meta, texts={"en": english})
+    only_en = build(fleet(), lang="fr", checks=registry | {"ssh_root_login": untranslated})
+    assert texts(only_en, "ssh_root_login") == data_text("ssh_root_login", "en")
+
+
+def test_a_check_removed_since_the_scan_keeps_its_stored_title():
+    for lang in ("en", "fr"):
+        report = build(fleet_with_removed_check(), lang=lang)
+        assert texts(report, REMOVED_CHECK) == {
+            "title": REMOVED_TITLE, "rationale": "", "remediation": ""
+        }  # fmt: skip
+        assert states(report)["AC-1(a)"] == "gap"  # the other checks are judged as before
 
 
 def test_builds_with_the_real_catalogs_and_registry():
