@@ -42,9 +42,14 @@ def raw_ssh(lab: Lab, names: list[str], workers: int) -> tuple[float, list[float
         start = time.monotonic()
         client = paramiko.SSHClient()
         client.load_host_keys(str(lab.known_hosts_path))
-        client.connect(lab.address(name), username=lab.user,
-                       key_filename=str(lab.private_key_path), allow_agent=False,
-                       look_for_keys=False, timeout=30)  # fmt: skip
+        client.connect(
+            lab.address(name),
+            username=lab.user,
+            key_filename=str(lab.private_key_path),
+            allow_agent=False,
+            look_for_keys=False,
+            timeout=30,
+        )
         _, stdout, _ = client.exec_command("true")
         stdout.channel.recv_exit_status()
         client.close()
@@ -64,10 +69,15 @@ def one_check_policy() -> Policy:
 
 def audit(lab: Lab, names: list[str], workers: int, policy: Policy):
     targets = [
-        Target(name=n, address=lab.address(n), user=lab.user,
-               keys=(str(lab.private_key_path),), become="sudo")
+        Target(
+            name=n,
+            address=lab.address(n),
+            user=lab.user,
+            keys=(str(lab.private_key_path),),
+            become="sudo",
+        )
         for n in names
-    ]  # fmt: skip
+    ]
     options = EngineOptions(
         workers=workers,
         ssh=SshOptions(known_hosts=lab.known_hosts_path, ssh_config=None, use_agent=False),
@@ -103,14 +113,30 @@ def main(sizes: list[int]) -> None:
             execs = {h.execs for h in scan.hosts}
             facts = statistics.mean(len(h.facts) for h in scan.hosts)
             print(describe("raw", raw_wall, raw_lat, n))
-            print(describe("hygie", wall, [h.duration for h in scan.hosts], n,
-                           f"  connections/host {conns} execs/host {execs}"))  # fmt: skip
-            print(describe("engine", small_wall, [h.duration for h in small.hosts], n,
-                           f"  ({len(small.hosts[0].facts)} facts per host)"))  # fmt: skip
-            print(f"  engine with one check / raw: {small_wall / raw_wall:.2f}x wall; "
-                  f"full audit / raw connect+exec: {wall / raw_wall:.2f}x wall; "
-                  f"{len(scan.results()) // n} checks and {facts:.0f} facts per host; "
-                  f"host errors: {errors or 'none'}")  # fmt: skip
+            print(
+                describe(
+                    "hygie",
+                    wall,
+                    [h.duration for h in scan.hosts],
+                    n,
+                    f"  connections/host {conns} execs/host {execs}",
+                )
+            )
+            print(
+                describe(
+                    "engine",
+                    small_wall,
+                    [h.duration for h in small.hosts],
+                    n,
+                    f"  ({len(small.hosts[0].facts)} facts per host)",
+                )
+            )
+            print(
+                f"  engine with one check / raw: {small_wall / raw_wall:.2f}x wall; "
+                f"full audit / raw connect+exec: {wall / raw_wall:.2f}x wall; "
+                f"{len(scan.results()) // n} checks and {facts:.0f} facts per host; "
+                f"host errors: {errors or 'none'}"
+            )
 
 
 def raw_audit(lab: Lab, names: list[str], workers: int) -> None:

@@ -32,8 +32,14 @@ from hygie.reports.render_html import render
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def timed(label: str, func, *args, **kwargs):
@@ -69,9 +75,11 @@ def browser(path: Path, hosts: int) -> None:
         expect(page.locator('[data-count="hosts-t"]')).to_have_text(f"1 / {hosts}")
         filtered = time.perf_counter() - start
         instance.close()
-    print(f"browser   parsed {marks['parsed'] / 1000:.2f} s, interactive "
-          f"{marks['ready'] / 1000:.2f} s, load {marks['load'] / 1000:.2f} s; "
-          f"first filter {filtered:.2f} s; console errors: {len(errors)}")  # fmt: skip
+    print(
+        f"browser   parsed {marks['parsed'] / 1000:.2f} s, interactive "
+        f"{marks['ready'] / 1000:.2f} s, load {marks['load'] / 1000:.2f} s; "
+        f"first filter {filtered:.2f} s; console errors: {len(errors)}"
+    )
 
 
 def main(hosts: int = 5000, checks: int = 100) -> None:
@@ -80,9 +88,15 @@ def main(hosts: int = 5000, checks: int = 100) -> None:
     results = sum(len(h.results) for h in scan.hosts)
     failures = sum(1 for h in scan.hosts for r in h.results if r.status == "fail")
     print(f"          {results} results, {failures} failures")
-    report = timed("build", build_report, scan, today=TODAY, checks=metas,
-                   waivers=synthetic_waivers(scan),
-                   attestations=synthetic_attestations())  # fmt: skip
+    report = timed(
+        "build",
+        build_report,
+        scan,
+        today=TODAY,
+        checks=metas,
+        waivers=synthetic_waivers(scan),
+        attestations=synthetic_attestations(),
+    )
     html = timed("render", render, report)
     print(f"html      {len(html.encode()) / 1e6:7.2f} MB")
     out = ROOT / "artifacts" / f"bench-report-{hosts}x{checks}.html"

@@ -73,10 +73,16 @@ def synthetic_osv(rng: random.Random) -> list[dict]:
 
 def _record(osv_id: str, package: str, events: list[dict], cve: int) -> dict:
     return {
-        "id": osv_id, "modified": "2026-11-28T00:00:00Z", "upstream": [f"CVE-2099-{cve}"],
-        "affected": [{"package": {"ecosystem": ECOSYSTEM, "name": package},
-                      "ranges": [{"type": "ECOSYSTEM", "events": events}]}],
-    }  # fmt: skip
+        "id": osv_id,
+        "modified": "2026-11-28T00:00:00Z",
+        "upstream": [f"CVE-2099-{cve}"],
+        "affected": [
+            {
+                "package": {"ecosystem": ECOSYSTEM, "name": package},
+                "ranges": [{"type": "ECOSYSTEM", "events": events}],
+            }
+        ],
+    }
 
 
 def inventory(rng: random.Random, lowest_update: int, kernel_patch: tuple[int, int]):
@@ -85,8 +91,9 @@ def inventory(rng: random.Random, lowest_update: int, kernel_patch: tuple[int, i
         v = version(rng, s, rng.randint(lowest_update, 16))
         packages += [Package(f"lib{s}-{i}", v, "amd64", "ii", f"src{s}", v) for i in (1, 2)]
     kernel = f"6.1.{rng.randint(*kernel_patch)}-1"
-    image = Package("linux-image-6.1.0-9-amd64", kernel, "amd64", "ii", "linux-signed-amd64",
-                    kernel)  # fmt: skip
+    image = Package(
+        "linux-image-6.1.0-9-amd64", kernel, "amd64", "ii", "linux-signed-amd64", kernel
+    )
     return (*packages[:2999], image)
 
 
@@ -113,8 +120,10 @@ def run_hosts(store: FeedStore, fleet: Iterator) -> tuple[list[float], list[floa
         encode(report)  # the fact's bytes
         times.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - started_cpu) * 1000)
-        found.append(sum(len(s["vulnerabilities"]) for s in report["sources"])
-                     + len(report["kernel"]["vulnerabilities"]))  # fmt: skip
+        found.append(
+            sum(len(s["vulnerabilities"]) for s in report["sources"])
+            + len(report["kernel"]["vulnerabilities"])
+        )
     return times, cpu, found
 
 
@@ -151,9 +160,11 @@ def main() -> None:
             fleet = (inventory(rng, lowest, kernel) for _ in range(hosts))
             times, cpu, found = run_hosts(store, fleet)
             wall, cpu_ms = statistics.median(times[1:] or times), statistics.median(cpu[1:] or cpu)
-            print(f"{label:<8} {statistics.median(found):6.0f} findings/host; per host: first "
-                  f"{times[0]:.1f} ms (cold keys), median {wall:.1f} ms wall / {cpu_ms:.1f} ms "
-                  f"CPU, max {max(times):.1f} ms")  # fmt: skip
+            print(
+                f"{label:<8} {statistics.median(found):6.0f} findings/host; per host: first "
+                f"{times[0]:.1f} ms (cold keys), median {wall:.1f} ms wall / {cpu_ms:.1f} ms "
+                f"CPU, max {max(times):.1f} ms"
+            )
         store.close()
     assert indexing._CACHE, "the index must be cached across hosts"
 

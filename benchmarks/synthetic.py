@@ -52,12 +52,21 @@ _PREFIXES = {
     "host_keys": "ssh_host_keys",
     "sshd_t": "sshd_effective",
 }
-_OS_RELEASE = {"debian": "os_release_debian12", "ubuntu": "os_release_ubuntu2004",
-               "rhel": "os_release_rhel93"}  # fmt: skip
-_OTHER_FAMILY = {"debian": ("rhel", "yum", "dnf"), "ubuntu": ("rhel", "yum", "dnf"),
-                 "rhel": ("debian", "ubuntu", "apt", "dpkg")}  # fmt: skip
-_UNAME = {"debian": "6.1.0-18-amd64", "ubuntu": "5.15.0-105-generic",
-          "rhel": "5.14.0-362.8.1.el9_3.x86_64"}  # fmt: skip
+_OS_RELEASE = {
+    "debian": "os_release_debian12",
+    "ubuntu": "os_release_ubuntu2004",
+    "rhel": "os_release_rhel93",
+}
+_OTHER_FAMILY = {
+    "debian": ("rhel", "yum", "dnf"),
+    "ubuntu": ("rhel", "yum", "dnf"),
+    "rhel": ("debian", "ubuntu", "apt", "dpkg"),
+}
+_UNAME = {
+    "debian": "6.1.0-18-amd64",
+    "ubuntu": "5.15.0-105-generic",
+    "rhel": "5.14.0-362.8.1.el9_3.x86_64",
+}
 
 _SYNTHESISED = ("uname", "date_utc", "hostname")
 
@@ -136,16 +145,20 @@ class _Judge:
         self.checks = checks
         self.cache: dict[tuple, dict[str, Result]] = {}
 
-    def results(self, base: int, facts: dict[str, Fact], changed: tuple[str, ...],
-                error: str | None) -> dict[str, Result]:  # fmt: skip
+    def results(
+        self, base: int, facts: dict[str, Fact], changed: tuple[str, ...], error: str | None
+    ) -> dict[str, Result]:
         key = (base, error, tuple((n, facts[n].sha256) for n in changed))
         if key not in self.cache:
             if error or not changed:
                 judged = evaluate_host("h", facts, self.policy, host_error=error)
                 self.cache[key] = {r.check_id: r for r in judged}
             else:
-                sub = {c: s for c, s in self.policy.selections.items()
-                       if set(changed) & set(self.checks[c].facts)}  # fmt: skip
+                sub = {
+                    c: s
+                    for c, s in self.policy.selections.items()
+                    if set(changed) & set(self.checks[c].facts)
+                }
                 policy = dataclasses.replace(self.policy, selections=sub)
                 again = {r.check_id: r for r in evaluate_host("h", facts, policy)}
                 self.cache[key] = self.results(base, facts, (), None) | again
@@ -161,9 +174,11 @@ def _hostile_results(results: list[Result], payload: str) -> list[Result]:
             r = dataclasses.replace(
                 r,
                 message=f"{r.message} {payload}",
-                evidence=(*r.evidence, Evidence(expected="no banner", actual=payload,
-                                                fact="sshd_effective")),
-            )  # fmt: skip
+                evidence=(
+                    *r.evidence,
+                    Evidence(expected="no banner", actual=payload, fact="sshd_effective"),
+                ),
+            )
             done = True
         out.append(r)
     return out
@@ -185,8 +200,13 @@ def synthetic_scan(
     metas = synthetic_checks(checks)
     real = judgeable_checks()
     selections = {cid: Selection(cid, m.defaults(), m.severity) for cid, m in metas.items()}
-    policy = Policy("synthetic", "1", "synthetic benchmark policy", (),
-                    {cid: s for cid, s in selections.items() if cid in real})  # fmt: skip
+    policy = Policy(
+        "synthetic",
+        "1",
+        "synthetic benchmark policy",
+        (),
+        {cid: s for cid, s in selections.items() if cid in real},
+    )
     pools = fixture_pools()
     flavours = [rng.choice(("debian", "debian", "ubuntu", "rhel")) for _ in range(archetypes)]
     kinds = [(f, _archetype(rng, pools, f, pass_bias)) for f in flavours]
@@ -216,21 +236,29 @@ def synthetic_scan(
         results = []
         for cid in selections:
             r = by_id[cid.split("__")[0]]
-            results.append(Result(cid, name, r.status, r.severity, r.title, r.message,
-                                  r.evidence))  # fmt: skip
+            results.append(Result(cid, name, r.status, r.severity, r.title, r.message, r.evidence))
         if payload:
             results = _hostile_results(results, payload)
         start = SCAN_START + i * 0.01
-        scan_hosts.append(HostScan(
-            name=name, address=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
-            transport="ssh", family="unknown" if error else flavour.replace("ubuntu", "debian"),
-            facts=facts, results=results, error=error, started=start, finished=start + 4.2,
-            tags=("icu",) if i % 10 == 0 else (),
-        ))  # fmt: skip
+        scan_hosts.append(
+            HostScan(
+                name=name,
+                address=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
+                transport="ssh",
+                family="unknown" if error else flavour.replace("ubuntu", "debian"),
+                facts=facts,
+                results=results,
+                error=error,
+                started=start,
+                finished=start + 4.2,
+                tags=("icu",) if i % 10 == 0 else (),
+            )
+        )
     policy_doc = policy.document() | {
-        "checks": {cid: {"params": s.params, "severity": s.severity.value}
-                   for cid, s in selections.items()}
-    }  # fmt: skip
+        "checks": {
+            cid: {"params": s.params, "severity": s.severity.value} for cid, s in selections.items()
+        }
+    }
     scan = Scan(
         id=f"synthetic-{hosts}x{checks}-{seed}",
         started=SCAN_START,
@@ -247,27 +275,56 @@ def synthetic_scan(
 
 def synthetic_waivers(scan: Scan, *, hostile: bool = False) -> list[Waiver]:
     """One valid waiver on the ICU hosts' first failing check, and one expired waiver."""
-    failing = next((r.check_id for h in scan.hosts if "icu" in h.tags for r in h.results
-                    if r.status is Status.FAIL), None)  # fmt: skip
+    failing = next(
+        (
+            r.check_id
+            for h in scan.hosts
+            if "icu" in h.tags
+            for r in h.results
+            if r.status is Status.FAIL
+        ),
+        None,
+    )
     if failing is None:
         return []
     note = HOSTILE[0] if hostile else ""
     return [
-        Waiver(id="W-001", check_id=failing, hosts=(), tags=("icu",),
-               justification=f"ICU monitors certified as-is by the vendor {note}".strip(),
-               requested_by="biomed engineering", approved_by="CISO",
-               expires=date(2024, 12, 31), compensating="isolated VLAN, no internet"),
-        Waiver(id="W-000", check_id=failing, hosts=("srv-000*",), tags=(),
-               justification="migration window", requested_by="ops", approved_by="CISO",
-               expires=date(2024, 1, 31), compensating="none"),
-    ]  # fmt: skip
+        Waiver(
+            id="W-001",
+            check_id=failing,
+            hosts=(),
+            tags=("icu",),
+            justification=f"ICU monitors certified as-is by the vendor {note}".strip(),
+            requested_by="biomed engineering",
+            approved_by="CISO",
+            expires=date(2024, 12, 31),
+            compensating="isolated VLAN, no internet",
+        ),
+        Waiver(
+            id="W-000",
+            check_id=failing,
+            hosts=("srv-000*",),
+            tags=(),
+            justification="migration window",
+            requested_by="ops",
+            approved_by="CISO",
+            expires=date(2024, 1, 31),
+            compensating="none",
+        ),
+    ]
 
 
 def synthetic_attestations() -> list[Attestation]:
     """An attestation for an organisational control (security awareness training)."""
     return [
-        Attestation(id="A-001", controls={"iso27001_2022": ("A.6.3",)},
-                    statement="All staff completed the 2024 security awareness training.",
-                    owner="DPO", date=date(2024, 3, 1), valid_until=date(2025, 3, 1),
-                    evidence_file=None, evidence_sha256=None),
-    ]  # fmt: skip
+        Attestation(
+            id="A-001",
+            controls={"iso27001_2022": ("A.6.3",)},
+            statement="All staff completed the 2024 security awareness training.",
+            owner="DPO",
+            date=date(2024, 3, 1),
+            valid_until=date(2025, 3, 1),
+            evidence_file=None,
+            evidence_sha256=None,
+        ),
+    ]

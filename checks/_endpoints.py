@@ -15,18 +15,25 @@ Judgement = tuple[bool | None, str]
 
 
 def judge_endpoints(
-    fact: str, items: list[Any], judge: Callable[[Any], Judgement],
-    label: Callable[[Any], str], expected: str, nothing: str,
-) -> Verdict:  # fmt: skip
+    fact: str,
+    items: list[Any],
+    judge: Callable[[Any], Judgement],
+    label: Callable[[Any], str],
+    expected: str,
+    nothing: str,
+) -> Verdict:
     """Fail if any item fails, error if any is undetermined, pass if all pass."""
     if not items:
         return not_applicable(nothing)
     judged = [(item, *judge(item)) for item in items]
     evidence = tuple(Evidence(expected, f"{label(i)}: {why}", fact) for i, _, why in judged)
     if any(ok is False for _, ok, _ in judged):
-        return failed("; ".join(f"{label(i)} {why}" for i, ok, why in judged if ok is False),
-                      *evidence)  # fmt: skip
+        return failed(
+            "; ".join(f"{label(i)} {why}" for i, ok, why in judged if ok is False), *evidence
+        )
     if any(ok is None for _, ok, _ in judged):
-        return errored("; ".join(f"{label(i)}: cannot tell, {why}"
-                                 for i, ok, why in judged if ok is None), *evidence)  # fmt: skip
+        return errored(
+            "; ".join(f"{label(i)}: cannot tell, {why}" for i, ok, why in judged if ok is None),
+            *evidence,
+        )
     return passed(f"{len(items)} endpoint(s): {expected}", *evidence)

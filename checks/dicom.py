@@ -69,10 +69,13 @@ def _dicom_label(ep: DicomEndpoint) -> str:
 )
 def dicom_called_ae_enforced(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return judge_endpoints(
-        DICOM, _dicom_endpoints(facts), _called_ae, _dicom_label,
+        DICOM,
+        _dicom_endpoints(facts),
+        _called_ae,
+        _dicom_label,
         "associations to a bogus called AE title are rejected",
         "no DICOM service answered on the probed ports",
-    )  # fmt: skip
+    )
 
 
 @check(
@@ -81,10 +84,13 @@ def dicom_called_ae_enforced(facts: Facts, params: Mapping[str, Any]) -> Verdict
 )
 def dicom_calling_ae_enforced(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return judge_endpoints(
-        DICOM, _dicom_endpoints(facts), _calling_ae, _dicom_label,
+        DICOM,
+        _dicom_endpoints(facts),
+        _calling_ae,
+        _dicom_label,
         "associations from an unknown calling AE title are rejected",
         "no DICOM service answered on the probed ports",
-    )  # fmt: skip
+    )
 
 
 def _dicom_tls(ep: DicomEndpoint) -> Judgement:
@@ -100,6 +106,10 @@ def _dicom_tls(ep: DicomEndpoint) -> Judgement:
 )
 def dicom_tls(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return judge_endpoints(
-        DICOM, _dicom_endpoints(facts), _dicom_tls, _dicom_label,
-        "DICOM only over TLS", "no DICOM service answered on the probed ports",
-    )  # fmt: skip
+        DICOM,
+        _dicom_endpoints(facts),
+        _dicom_tls,
+        _dicom_label,
+        "DICOM only over TLS",
+        "no DICOM service answered on the probed ports",
+    )

@@ -44,10 +44,13 @@ def _anonymous(base: FhirBase) -> Judgement:
 )
 def fhir_anonymous_read(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return judge_endpoints(
-        FHIR, _fhir_bases(facts), _anonymous, _base_label,
+        FHIR,
+        _fhir_bases(facts),
+        _anonymous,
+        _base_label,
         "GET Patient?_summary=count without a token: 401 or 403",
         "no FHIR base configured or found",
-    )  # fmt: skip
+    )
 
 
 def _https(base: FhirBase) -> Judgement:
@@ -68,9 +71,13 @@ def _https(base: FhirBase) -> Judgement:
 )
 def fhir_https_only(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return judge_endpoints(
-        FHIR, _fhir_bases(facts), _https, _base_label,
-        "HTTPS only (plain HTTP redirects to HTTPS)", "no FHIR base configured or found",
-    )  # fmt: skip
+        FHIR,
+        _fhir_bases(facts),
+        _https,
+        _base_label,
+        "HTTPS only (plain HTTP redirects to HTTPS)",
+        "no FHIR base configured or found",
+    )
 
 
 def _smart(base: FhirBase) -> Judgement:
@@ -91,6 +98,10 @@ def _smart(base: FhirBase) -> Judgement:
 )
 def fhir_smart_configuration(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     return judge_endpoints(
-        FHIR, _fhir_bases(facts), _smart, _base_label,
-        "SMART configuration with an HTTPS token endpoint", "no FHIR base configured or found",
-    )  # fmt: skip
+        FHIR,
+        _fhir_bases(facts),
+        _smart,
+        _base_label,
+        "SMART configuration with an HTTPS token endpoint",
+        "no FHIR base configured or found",
+    )

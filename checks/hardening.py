@@ -8,7 +8,7 @@ password hashes, and what a stolen disk reveals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hygie.facts.hardening import (
@@ -53,7 +53,11 @@ def _cap(items: list[str], limit: int = 50) -> str:
 FIREWALLD_NOT_RUNNING = 252
 
 
-def _chain_coverage(chains: list[InputChain], source: str) -> tuple[list[str], set[str]]:
+#: (description of what was seen, IP versions protected by a default-deny inbound filter)
+Coverage = tuple[list[str], set[str]]
+
+
+def _chain_coverage(chains: list[InputChain], source: str) -> Coverage:
     """(description of each chain, IP versions protected by a default-deny chain)."""
     seen, covered = [], set()
     for chain in chains:
@@ -61,6 +65,41 @@ def _chain_coverage(chains: list[InputChain], source: str) -> tuple[list[str], s
         if chain.default_deny:
             covered |= {"inet": {"ipv4", "ipv6"}, "ip": {"ipv4"}, "ip6": {"ipv6"}}[chain.family]
     return seen, covered
+
+
+def _nft_coverage(text: str) -> Coverage:
+    seen, covered = _chain_coverage(parse_nft_input_chains(text), "nftables")
+    return seen or ["nftables: no input chain"], covered
+
+
+def _iptables_coverage(text: str) -> Coverage:
+    return _chain_coverage(parse_iptables_input_chains(text), "iptables")
+
+
+def _ufw_coverage(text: str) -> Coverage:
+    ufw = parse_ufw_status(text)
+    seen = [f"ufw {'active' if ufw.active else 'inactive'}, incoming {ufw.incoming}"]
+    denies = ufw.active and ufw.incoming in ("deny", "reject")
+    return seen, {"ipv4", "ipv6"} if denies else set()
+
+
+def _firewalld_coverage(text: str) -> Coverage:
+    state = parse_firewalld_state(text)
+    seen = [
+        f"firewalld {'running, zone ' + state.default_zone if state.running else 'not running'}"
+    ]
+    denies = state.running and state.default_zone not in ("trusted", "")
+    return seen, {"ipv4", "ipv6"} if denies else set()
+
+
+#: Each firewall's fact, an exit status that is still an answer (None: only success is), and
+#: the reader of its output; in the order their descriptions are shown.
+_FIREWALLS: tuple[tuple[str, int | None, Callable[[str], Coverage]], ...] = (
+    ("nft_ruleset", None, _nft_coverage),
+    ("iptables_rules", None, _iptables_coverage),
+    ("ufw_status", None, _ufw_coverage),
+    ("firewalld_state", FIREWALLD_NOT_RUNNING, _firewalld_coverage),
+)
 
 
 @check(
@@ -75,38 +114,14 @@ def fw_host_firewall_active(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     seen: list[str] = []
     covered: set[str] = set()
     unreadable: list[str] = []
-
-    def readable(name: str) -> str | None:
+    for name, answer_status, coverage in _FIREWALLS:
         fact = facts.get(name)
-        if fact.ok:
-            return fact.text
-        if not fact.command_missing:
+        if fact.ok or (answer_status is not None and fact.exit_status == answer_status):
+            s, c = coverage(fact.text)
+            seen += s
+            covered |= c
+        elif not fact.command_missing:
             unreadable.append(f"{name} (exit {fact.exit_status})")
-        return None
-
-    if (text := readable("nft_ruleset")) is not None:
-        s, c = _chain_coverage(parse_nft_input_chains(text), "nftables")
-        seen += s or ["nftables: no input chain"]
-        covered |= c
-    if (text := readable("iptables_rules")) is not None:
-        s, c = _chain_coverage(parse_iptables_input_chains(text), "iptables")
-        seen += s
-        covered |= c
-    if (text := readable("ufw_status")) is not None:
-        ufw = parse_ufw_status(text)
-        seen.append(f"ufw {'active' if ufw.active else 'inactive'}, incoming {ufw.incoming}")
-        if ufw.active and ufw.incoming in ("deny", "reject"):
-            covered |= {"ipv4", "ipv6"}
-    fwd = facts.get("firewalld_state")
-    if fwd.ok or fwd.exit_status == FIREWALLD_NOT_RUNNING:
-        state = parse_firewalld_state(fwd.text)
-        seen.append(
-            f"firewalld {'running, zone ' + state.default_zone if state.running else 'not running'}"
-        )
-        if state.running and state.default_zone not in ("trusted", ""):
-            covered |= {"ipv4", "ipv6"}
-    elif not fwd.command_missing:
-        unreadable.append(f"firewalld_state (exit {fwd.exit_status})")
 
     needed = {"ipv4", "ipv6"} if params["require_ipv6"] else {"ipv4"}
     actual = _cap(seen) or "no firewall tooling found"

@@ -24,9 +24,10 @@ HL7 = "hl7_mllp"
 def hl7_mllp_tls(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     endpoints = [e for e in parse_hl7(facts.text(HL7)) if e.outcome != "closed"]
     return judge_endpoints(
-        HL7, endpoints,
-        lambda e: (e.outcome == "tls", e.detail if e.outcome == "tls"
-                   else f"no TLS: {e.detail}"),
-        lambda e: f"MLLP port {e.port}", "TLS handshake completes",
+        HL7,
+        endpoints,
+        lambda e: (e.outcome == "tls", e.detail if e.outcome == "tls" else f"no TLS: {e.detail}"),
+        lambda e: f"MLLP port {e.port}",
+        "TLS handshake completes",
         "no listener on the HL7 MLLP ports",
-    )  # fmt: skip
+    )

@@ -26,6 +26,7 @@ from hygie.checks._sshd import (
 from hygie.facts.ssh import (
     BannerFile,
     ConfigLine,
+    FileMode,
     SshdConfig,
     parse_banner_file,
     parse_file_modes,
@@ -573,6 +574,23 @@ def ssh_weak_host_keys(facts: Facts, params: Mapping[str, Any]) -> Verdict:
 # -- files -----------------------------------------------------------------------------
 
 
+def _mode_problems(e: FileMode, max_config: int, key_groups: list[str]) -> list[str]:
+    """What is unsafe about one SSH path: every path root-owned; a private host key readable
+    only by root (or by a group in ``key_groups``); a directory not group/world writable; a
+    configuration file no more permissive than ``max_config``."""
+    problems = [f"{e.path} owned by {e.owner}"] if e.owner != "root" else []
+    if "/ssh_host_" in e.path and e.path.endswith("_key"):
+        allowed = 0o640 if e.group in key_groups else 0o600
+        if e.mode & ~allowed & 0o7777:
+            problems.append(f"{e.path} mode {e.mode:04o} group {e.group}")
+    elif e.is_dir:
+        if e.mode & 0o022:
+            problems.append(f"{e.path} mode {e.mode:04o} (group/world writable)")
+    elif e.mode & ~max_config & 0o7777:
+        problems.append(f"{e.path} mode {e.mode:04o}")
+    return problems
+
+
 @check(
     facts=(FACT, "sshd_file_modes"),
     params={
@@ -591,20 +609,7 @@ def ssh_config_permissions(facts: Facts, params: Mapping[str, Any]) -> Verdict:
         return _absent()
     entries = parse_file_modes(facts.text("sshd_file_modes"))
     max_config = int(params["max_config_mode"], 8)
-    problems = []
-    for e in entries:
-        is_key = "/ssh_host_" in e.path and e.path.endswith("_key")
-        if e.owner != "root":
-            problems.append(f"{e.path} owned by {e.owner}")
-        if is_key:
-            allowed = 0o640 if e.group in params["key_groups"] else 0o600
-            if e.mode & ~allowed & 0o7777:
-                problems.append(f"{e.path} mode {e.mode:04o} group {e.group}")
-        elif e.is_dir:
-            if e.mode & 0o022:
-                problems.append(f"{e.path} mode {e.mode:04o} (group/world writable)")
-        elif e.mode & ~max_config & 0o7777:
-            problems.append(f"{e.path} mode {e.mode:04o}")
+    problems = [p for e in entries for p in _mode_problems(e, max_config, params["key_groups"])]
     expected = (
         f"config root-owned, mode <= {params['max_config_mode']}; private keys root-owned "
         f"0600 (0640 with group in {params['key_groups']})"

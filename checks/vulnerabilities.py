@@ -58,8 +58,10 @@ def _flags(vuln: dict) -> str:
     notes = []
     if vuln["kev"]:
         k = vuln["kev"]
-        notes.append(f"KEV since {k['date_added']}, due {k['due_date']}, ransomware use "
-                     f"{k['known_ransomware_campaign_use']}")  # fmt: skip
+        notes.append(
+            f"KEV since {k['date_added']}, due {k['due_date']}, ransomware use "
+            f"{k['known_ransomware_campaign_use']}"
+        )
     if vuln["epss"]:
         notes.append(f"EPSS {vuln['epss']['score']:.3f} (p{vuln['epss']['percentile']:.2f})")
     notes.append(f"severity {vuln['severity']}")
@@ -103,8 +105,10 @@ def _findings(report: dict) -> list[_Finding]:
     ]
     kernel = report["kernel"]
     name = f"{kernel['package']} (running kernel)"
-    rows += [_Finding(f"{kernel['package']} {kernel['version']} (running kernel)", name, 1, v)
-             for v in kernel["vulnerabilities"]]  # fmt: skip
+    rows += [
+        _Finding(f"{kernel['package']} {kernel['version']} (running kernel)", name, 1, v)
+        for v in kernel["vulnerabilities"]
+    ]
     return rows
 
 
@@ -133,8 +137,10 @@ def vuln_feed_age(facts: Facts, params: Mapping[str, Any]) -> Verdict:
             states.append(f"{name}: not loaded")
             continue
         age = (today - date.fromisoformat(feed["as_of"][:10])).days
-        states.append(f"{name} {feed['version']} as of {feed['as_of'][:10]} ({age} days, "
-                      f"sha256 {feed['sha256'][:12]})")  # fmt: skip
+        states.append(
+            f"{name} {feed['version']} as of {feed['as_of'][:10]} ({age} days, "
+            f"sha256 {feed['sha256'][:12]})"
+        )
         if age > limit:
             problems.append(f"{name} is {age} days old")
     evidence = Evidence(expected, "; ".join(states), FACT)
@@ -201,8 +207,9 @@ def vuln_known_exploited(facts: Facts, params: Mapping[str, Any]) -> Verdict:
             f"no installed package is affected by a CVE in KEV ({_basis(report)})",
             Evidence(expected, "none", FACT),
         )
-    ransomware = {f.vuln["id"] for f in exploited
-                  if f.vuln["kev"]["known_ransomware_campaign_use"] == "Known"}  # fmt: skip
+    ransomware = {
+        f.vuln["id"] for f in exploited if f.vuln["kev"]["known_ransomware_campaign_use"] == "Known"
+    }
     lines = [f"{f.where}: {_describe(f.vuln)}" for f in exploited]
     cves = sorted({f.vuln["id"] for f in exploited})
     return failed(

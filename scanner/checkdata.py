@@ -66,9 +66,10 @@ def _controls(node: Node, source: str, what: str) -> dict[str, tuple[str, ...]]:
         catalog = catalogs.get(framework)
         if catalog is None:
             raise CheckDataError(
-                source, ids.line, f"{what}: unknown framework {framework!r}; known: "
-                f"{sorted(catalogs)}"
-            )  # fmt: skip
+                source,
+                ids.line,
+                f"{what}: unknown framework {framework!r}; known: {sorted(catalogs)}",
+            )
         if not isinstance(ids.value, list) or not ids.value:
             raise CheckDataError(source, ids.line, f"{what}: {framework} needs a list of ids")
         for cid in ids.value:
@@ -106,9 +107,10 @@ def _references(node: Node, source: str, what: str) -> dict[str, tuple[str, ...]
         if isinstance(item.value, str):
             if item.value not in sets:
                 raise CheckDataError(
-                    source, item.line, f"{what}: unknown reference set {item.value!r}; "
-                    f"sets are in checks/{SETS_FILE}"
-                )  # fmt: skip
+                    source,
+                    item.line,
+                    f"{what}: unknown reference set {item.value!r}; sets are in checks/{SETS_FILE}",
+                )
             parts.append(sets[item.value])
         else:
             parts.append(_controls(item, source, what))
@@ -145,9 +147,10 @@ def _entry(check_id: str, node: Node, source: str) -> CheckData:
         severity = Severity(fields["severity"].value)
     except ValueError:
         raise CheckDataError(
-            source, fields["severity"].line,
+            source,
+            fields["severity"].line,
             f"{check_id}: severity must be one of {[s.value for s in Severity]}",
-        ) from None  # fmt: skip
+        ) from None
     return CheckData(
         severity=severity,
         references=_references(fields["references"], source, check_id),

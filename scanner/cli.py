@@ -47,13 +47,18 @@ db_option = click.option(
     help=f"SQLite store (default {default_path()}, or $HYGIE_DB).",
 )
 policy_option = click.option(
-    "-p", "--policy", default=DEFAULT_POLICY, show_default=True,
+    "-p",
+    "--policy",
+    default=DEFAULT_POLICY,
+    show_default=True,
     help="Built-in policy name or path to a policy YAML file.",
-)  # fmt: skip
+)
 output_option = click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the results as JSON to this file.",
-)  # fmt: skip
+)
 
 
 class BadInput(click.ClickException):
@@ -123,28 +128,66 @@ def cli() -> None:
     show_default=True,
     help="Hosts audited at once.",
 )
-@click.option("--timeout", type=click.FloatRange(1),
-              help="Per-host deadline in seconds: connection, collection and probes.")
-@click.option("--connect-timeout", type=click.FloatRange(0.5),
-              help="Seconds for each connection step (TCP, SSH banner, authentication).")
 @click.option(
-    "--network", "networks", multiple=True, metavar="CIDR",
+    "--timeout",
+    type=click.FloatRange(1),
+    help="Per-host deadline in seconds: connection, collection and probes.",
+)
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(0.5),
+    help="Seconds for each connection step (TCP, SSH banner, authentication).",
+)
+@click.option(
+    "--network",
+    "networks",
+    multiple=True,
+    metavar="CIDR",
     help="Also audit, from the network only, the live hosts of this range (repeatable); "
     "the default policy is then `network`.",
-)  # fmt: skip
+)
 @db_option
 @click.option("--no-store", is_flag=True, help="Do not record the scan in the store.")
 @output_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no summary.")
-@click.option("--report", "report_format", type=click.Choice(FORMATS),
-              help="Also render a gap report in this format (see `hygie report`).")
-@click.option("--report-output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the --report (default: standard output).")
+@click.option(
+    "--report",
+    "report_format",
+    type=click.Choice(FORMATS),
+    help="Also render a gap report in this format (see `hygie report`).",
+)
+@click.option(
+    "--report-output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the --report (default: standard output).",
+)
 @passphrase_option
-def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
-         ask_become_pass, known_hosts, trust_on_first_use, ssh_config, workers, timeout,
-         connect_timeout, networks, db, no_store, output, quiet, report_format,
-         report_output, ask_passphrase) -> None:  # fmt: skip
+def scan(
+    targets,
+    inventory,
+    policy,
+    limit,
+    tags,
+    user,
+    keys,
+    become,
+    ask_pass,
+    ask_become_pass,
+    known_hosts,
+    trust_on_first_use,
+    ssh_config,
+    workers,
+    timeout,
+    connect_timeout,
+    networks,
+    db,
+    no_store,
+    output,
+    quiet,
+    report_format,
+    report_output,
+    ask_passphrase,
+) -> None:
     """Audit hosts. TARGETS are `local`, `host`, `user@host` or `user@host:port`.
 
     With neither TARGETS nor --inventory nor --network, audits the local machine with the
@@ -158,8 +201,9 @@ def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
     signer = None if no_store else configured_signer(ask_passphrase)
     chosen = []
     if targets or inventory or not networks:
-        chosen = _targets(targets, inventory, limit, tags, user, keys, become, timeout,
-                          connect_timeout)
+        chosen = _targets(
+            targets, inventory, limit, tags, user, keys, become, timeout, connect_timeout
+        )
     chosen += _network_targets(networks, chosen, timeout)
     ssh = SshOptions(
         known_hosts=known_hosts,
@@ -180,8 +224,7 @@ def scan(targets, inventory, policy, limit, tags, user, keys, become, ask_pass,
     else:
         with progress(console, len(chosen)) as on_host:
             result = run_scan(chosen, pol, options, on_host)
-    _finish(result, db, no_store, output, quiet, console, (report_format, report_output),
-            signer)  # fmt: skip
+    _finish(result, db, no_store, output, quiet, console, (report_format, report_output), signer)
 
 
 def _targets(
@@ -228,8 +271,7 @@ def _network_targets(networks, known: list[Target], timeout) -> list[Target]:
     return found
 
 
-def _finish(result, db, no_store, output, quiet, console, report=(None, None),
-            signer=None) -> None:  # fmt: skip
+def _finish(result, db, no_store, output, quiet, console, report=(None, None), signer=None) -> None:
     stored_in = None
     if not no_store:
         store = _store(db)
@@ -249,11 +291,18 @@ def _finish(result, db, no_store, output, quiet, console, report=(None, None),
 @cli.command("discover")
 @click.argument("networks", nargs=-1, required=True, metavar="CIDR...")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Write the inventory to this file instead of standard output.",
-)  # fmt: skip
-@click.option("--timeout", type=click.FloatRange(1), default=120.0, show_default=True,
-              help="Time limit of each sweep, in seconds.")  # fmt: skip
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=120.0,
+    show_default=True,
+    help="Time limit of each sweep, in seconds.",
+)
 def discover_command(networks, output, timeout) -> None:
     """Find the live hosts of CIDR ranges (nmap ping sweep) and print an inventory of
     network-only targets (`transport: none`) for `hygie scan -i`."""
@@ -335,8 +384,10 @@ def diff(old_ref, new_ref, db) -> None:
         click.echo(f"{title}: {len(results)}")
         for r in results:
             click.echo(f"  {r.severity.value:>8} {r.host} {r.check_id}: {_oneline(r.message)}")
-    for title, hosts in (("hosts added", changes.hosts_added),
-                         ("hosts removed", changes.hosts_removed)):  # fmt: skip
+    for title, hosts in (
+        ("hosts added", changes.hosts_added),
+        ("hosts removed", changes.hosts_removed),
+    ):
         if hosts:
             click.echo(f"{title}: {', '.join(hosts)}")
     sys.exit(1 if changes.regressed else 0)
@@ -392,8 +443,12 @@ def policies_list() -> None:
 
 @policies.command("show")
 @click.argument("ref")
-@click.option("--facts", "show_facts", is_flag=True,
-              help="Instead, list the facts and probes the policy gathers, and why.")
+@click.option(
+    "--facts",
+    "show_facts",
+    is_flag=True,
+    help="Instead, list the facts and probes the policy gathers, and why.",
+)
 def policies_show(ref, show_facts) -> None:
     """Print the fully resolved policy (after `extends`) as YAML."""
     import yaml

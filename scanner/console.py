@@ -112,8 +112,9 @@ def summary(console: Console, scan: Scan, max_findings: int = 40) -> None:
         f"{total['not_applicable']} not applicable on {len(scan.hosts)} hosts "
         f"in {scan.finished - scan.started:.1f}s"
     )
-    console.print(seal_line(scan), style="" if scan.seal and scan.seal.keyid else "yellow",
-                  markup=False)  # fmt: skip
+    console.print(
+        seal_line(scan), style="" if scan.seal and scan.seal.keyid else "yellow", markup=False
+    )
 
 
 def seal_line(scan: Scan) -> str:

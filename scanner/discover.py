@@ -51,17 +51,29 @@ def parse_network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     except ValueError as exc:
         raise DiscoveryError(f"{cidr!r} is not a CIDR range: {exc}") from None
     if network.num_addresses > MAX_ADDRESSES:
-        raise DiscoveryError(f"{network} has {network.num_addresses} addresses; "
-                             f"sweep at most a /16 ({MAX_ADDRESSES}) at a time")  # fmt: skip
+        raise DiscoveryError(
+            f"{network} has {network.num_addresses} addresses; "
+            f"sweep at most a /16 ({MAX_ADDRESSES}) at a time"
+        )
     return network
 
 
 def sweep_argv(network: str, timeout: float) -> list[str]:
     return [
-        nmap_binary(), "-n", "-sn", "-oX", "-", "-PE",
-        "-PS" + ",".join(map(str, liveness_ports())), "--max-retries", "1",
-        "--host-timeout", f"{max(1, int(timeout))}s", *(["-6"] if ":" in network else []), network,
-    ]  # fmt: skip
+        nmap_binary(),
+        "-n",
+        "-sn",
+        "-oX",
+        "-",
+        "-PE",
+        "-PS" + ",".join(map(str, liveness_ports())),
+        "--max-retries",
+        "1",
+        "--host-timeout",
+        f"{max(1, int(timeout))}s",
+        *(["-6"] if ":" in network else []),
+        network,
+    ]
 
 
 def live_hosts(xml: str) -> tuple[str, ...]:
@@ -84,8 +96,13 @@ def discover(cidr: str, timeout: float = 120.0) -> Discovery:
     network = str(parse_network(cidr))
     started = datetime.now(UTC)
     try:
-        proc = subprocess.run(sweep_argv(network, timeout), capture_output=True, check=False,
-                              timeout=timeout + 5, stdin=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.run(
+            sweep_argv(network, timeout),
+            capture_output=True,
+            check=False,
+            timeout=timeout + 5,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         raise DiscoveryError(f"nmap sweep of {network} did not finish in {timeout:.0f}s") from None
     if proc.returncode != 0:
@@ -98,8 +115,10 @@ def discover(cidr: str, timeout: float = 120.0) -> Discovery:
 
 def targets(found: Discovery) -> list[Target]:
     """Network-only targets: probed from the scanner, never logged into."""
-    return [Target(name=a, address=a, transport="none", tags=(GROUP,), groups=(GROUP,))
-            for a in found.addresses]  # fmt: skip
+    return [
+        Target(name=a, address=a, transport="none", tags=(GROUP,), groups=(GROUP,))
+        for a in found.addresses
+    ]
 
 
 def inventory_yaml(found: list[Discovery]) -> str:

@@ -170,10 +170,18 @@ def probe_fact(
             raise ValueError(f"fact name {name!r} must be lower_snake_case")
         require_package(func.__module__, FACTS_PACKAGE, f"fact {name!r}")
         _REGISTRY[name] = FactSpec(
-            name, "", description, timeout=timeout, requires=requires, probe=func,
-            setting_keys=setting_keys, settings=settings, scan_ports=scan_ports,
-            port_settings=port_settings, version_probes=version_probes,
-        )  # fmt: skip
+            name,
+            "",
+            description,
+            timeout=timeout,
+            requires=requires,
+            probe=func,
+            setting_keys=setting_keys,
+            settings=settings,
+            scan_ports=scan_ports,
+            port_settings=port_settings,
+            version_probes=version_probes,
+        )
         return func
 
     return register

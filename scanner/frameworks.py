@@ -69,6 +69,19 @@ def load_catalog(path: Path) -> Catalog:
     source = str(path)
     root = load_mapping(path, FrameworkError)
     check_keys(root, TOP_KEYS, source, "catalog", FrameworkError)
+    _check_header(root, path.stem, source)
+    doc = root.value
+    return Catalog(
+        id=doc["id"].value,
+        title=doc["title"].value.strip(),
+        version=doc["version"].value.strip(),
+        source=doc["source"].value.strip(),
+        controls=_controls(doc["controls"], source),
+    )
+
+
+def _check_header(root: Node, stem: str, source: str) -> None:
+    """The catalog's own fields: all present, non-empty, and its id is its file name."""
     doc = root.value
     for key in _REQUIRED_TOP:
         if key not in doc:
@@ -76,11 +89,14 @@ def load_catalog(path: Path) -> Catalog:
     for key in ("id", "title", "version", "source"):
         if not isinstance(doc[key].value, str) or not doc[key].value.strip():
             raise FrameworkError(source, doc[key].line, f"{key!r} must be a non-empty string")
-    if doc["id"].value != path.stem:
+    if doc["id"].value != stem:
         raise FrameworkError(
             source, doc["id"].line, f"id {doc['id'].value!r} must match the file name"
         )
-    entries = doc["controls"]
+
+
+def _controls(entries: Node, source: str) -> dict[str, Control]:
+    """The non-empty list of controls, by id: ids unique, every parent a control here."""
     if not isinstance(entries.value, list) or not entries.value:
         raise FrameworkError(source, entries.line, "'controls' must be a non-empty list")
     controls: dict[str, Control] = {}
@@ -96,13 +112,7 @@ def load_catalog(path: Path) -> Catalog:
             raise FrameworkError(
                 source, lines[control.id], f"{control.id}: unknown parent {control.parent!r}"
             )
-    return Catalog(
-        id=doc["id"].value,
-        title=doc["title"].value.strip(),
-        version=doc["version"].value.strip(),
-        source=doc["source"].value.strip(),
-        controls=controls,
-    )
+    return controls
 
 
 def _control(entry: Node, source: str) -> Control:

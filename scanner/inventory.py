@@ -126,21 +126,7 @@ def load_inventory(path: Path) -> Inventory:
     doc = root.value
     defaults = _vars(doc["defaults"], source, "defaults") if "defaults" in doc else {}
 
-    found: dict[str, dict[str, Any]] = {}
-    memberships: dict[str, list[str]] = {}
-    order: list[str] = []
-
-    def add(name: str, node: Node | None, layers: list[dict[str, Any]], group: str | None):
-        if name not in found:
-            found[name], memberships[name] = {}, []
-            order.append(name)
-        for layer in layers:
-            found[name].update(layer)
-        if node is not None and node.value is not None:
-            found[name].update(_vars(node, source, f"host {name}"))
-        if group:
-            memberships[name].append(group)
-
+    found = _Found(source)
     groups = doc.get("groups")
     if groups is not None:
         if not isinstance(groups.value, dict):
@@ -149,14 +135,39 @@ def load_inventory(path: Path) -> Inventory:
             check_keys(group, GROUP_KEYS, source, f"group {group_name}", InventoryError)
             gvars = _vars(group.value["vars"], source, group_name) if "vars" in group.value else {}
             for host_name, host_node in _hosts(group.value.get("hosts"), source):
-                add(host_name, host_node, [defaults, gvars], group_name)
+                found.add(host_name, host_node, [defaults, gvars], group_name)
     for host_name, host_node in _hosts(doc.get("hosts"), source):
-        add(host_name, host_node, [defaults] if host_name not in found else [], None)
+        found.add(host_name, host_node, [defaults] if host_name not in found.hosts else [], None)
 
-    targets = [_target(name, found[name], tuple(memberships[name])) for name in order]
+    targets = [
+        _target(name, merged, tuple(found.groups[name])) for name, merged in found.hosts.items()
+    ]
     if not targets:
         raise InventoryError(source, root.line, "the inventory names no host")
     return Inventory(targets)
+
+
+@dataclass
+class _Found:
+    """The hosts an inventory names, in order of first mention, each with its variables
+    merged in layers (defaults, group vars, its own) and the groups it belongs to."""
+
+    source: str
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(
+        self, name: str, node: Node | None, layers: list[dict[str, Any]], group: str | None
+    ) -> None:
+        if name not in self.hosts:
+            self.hosts[name], self.groups[name] = {}, []
+        merged = self.hosts[name]
+        for layer in layers:
+            merged.update(layer)
+        if node is not None and node.value is not None:
+            merged.update(_vars(node, self.source, f"host {name}"))
+        if group:
+            self.groups[name].append(group)
 
 
 def _hosts(node: Node | None, source: str) -> list[tuple[str, Node | None]]:

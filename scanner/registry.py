@@ -61,13 +61,22 @@ class Param:
 
     def validate(self, value: Any) -> str | None:
         """Why ``value`` is unacceptable, or None."""
-        kind = self.kind
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        return (
+            self._type_problem(value) or self._choice_problem(value) or self._range_problem(value)
+        )
+
+    def _type_problem(self, value: Any) -> str | None:
+        kind = self.kind
         if kind is not bool and isinstance(value, bool):
             return f"expected {kind.__name__}, got a boolean"
         if not isinstance(value, kind):
             return f"expected {kind.__name__}, got {type(value).__name__} {value!r}"
+        return None
+
+    def _choice_problem(self, value: Any) -> str | None:
+        """A list holds strings, each among the choices; any other value is one of them."""
         if isinstance(value, list):
             if not all(isinstance(v, str) for v in value):
                 return "expected a list of strings"
@@ -77,9 +86,14 @@ class Param:
                     return f"unknown values {bad}; allowed: {list(self.choices)}"
         elif self.choices is not None and value not in self.choices:
             return f"{value!r} not one of {list(self.choices)}"
-        if self.minimum is not None and isinstance(value, int | float) and value < self.minimum:
+        return None
+
+    def _range_problem(self, value: Any) -> str | None:
+        if not isinstance(value, int | float):
+            return None
+        if self.minimum is not None and value < self.minimum:
             return f"{value} is below the minimum {self.minimum}"
-        if self.maximum is not None and isinstance(value, int | float) and value > self.maximum:
+        if self.maximum is not None and value > self.maximum:
             return f"{value} is above the maximum {self.maximum}"
         return None
 

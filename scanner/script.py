@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hygie.factspec import FactSpec
 from hygie.model import Fact
@@ -111,44 +111,57 @@ def parse_output(output: bytes, specs: Iterable[FactSpec]) -> Collected:
     that need it report ``error`` rather than judging partial text.
     """
     specs = list(specs)
-    caps = {s.name: s.max_bytes for s in specs}
-    known_tools = set(_tools(specs))
-    missing: tuple[str, ...] = ()
-    facts: dict[str, Fact] = {}
-    uid: int | None = None
-    done = False
-    name: str | None = None
-    section = ""
-    chunks: dict[str, list[bytes]] = {"out": [], "err": []}
+    frames = _Frames({s.name: s.max_bytes for s in specs}, set(_tools(specs)))
     for raw in output.split(b"\n"):
         line = raw.decode("ascii", errors="replace").rstrip("\r")
         m = _LINE.match(line)
-        if not m:
-            if name is not None and line:
-                chunks[section].append(raw.strip())
-            continue
-        kind, arg = m.group(1), m.group(2) or ""
+        if m:
+            frames.marker(m.group(1), m.group(2) or "", line)
+        elif frames.name is not None and line:
+            frames.chunks[frames.section].append(raw.strip())
+    if frames.uid is None:
+        raise FrameError("no collection header in the output (the script did not run)")
+    return Collected(frames.facts, frames.uid, frames.done, frames.missing)
+
+
+@dataclass
+class _Frames:
+    """What has been read of the framed output so far; ``name`` is the fact whose frame is
+    open, ``section`` the stream (out or err) its hex lines belong to."""
+
+    caps: dict[str, int]
+    known_tools: set[str]
+    missing: tuple[str, ...] = ()
+    facts: dict[str, Fact] = field(default_factory=dict)
+    uid: int | None = None
+    done: bool = False
+    name: str | None = None
+    section: str = ""
+    chunks: dict[str, list[bytes]] = field(default_factory=lambda: {"out": [], "err": []})
+
+    def marker(self, kind: str, arg: str, line: str) -> None:
         if kind == "START":
             parts = arg.split()
             if len(parts) != 2 or parts[0] != PROTOCOL or not parts[1].isdigit():
                 raise FrameError(f"unexpected collection header {line!r}")
-            uid = int(parts[1])
+            self.uid = int(parts[1])
         elif kind == "TOOLS":
-            missing = tuple(t for t in arg.split() if t in known_tools)
+            self.missing = tuple(t for t in arg.split() if t in self.known_tools)
         elif kind == "BEGIN":
-            name, section, chunks = arg, "out", {"out": [], "err": []}
-        elif kind == "STDERR" and name is not None:
-            section = "err"
-        elif kind == "END" and name is not None:
-            end_name, _, rc = arg.partition(" ")
-            if end_name == name and name in caps:
-                facts[name] = _make_fact(name, chunks, rc, caps[name])
-            name = None
+            self.name, self.section, self.chunks = arg, "out", {"out": [], "err": []}
+        elif kind == "STDERR" and self.name is not None:
+            self.section = "err"
+        elif kind == "END" and self.name is not None:
+            self._end(arg)
         elif kind == "DONE":
-            done = True
-    if uid is None:
-        raise FrameError("no collection header in the output (the script did not run)")
-    return Collected(facts, uid, done, missing)
+            self.done = True
+
+    def _end(self, arg: str) -> None:
+        """Close the open frame; it becomes a fact only if the END names it and it was asked."""
+        end_name, _, rc = arg.partition(" ")
+        if end_name == self.name and self.name in self.caps:
+            self.facts[self.name] = _make_fact(self.name, self.chunks, rc, self.caps[self.name])
+        self.name = None
 
 
 def _make_fact(name: str, chunks: dict[str, list[bytes]], rc: str, cap: int) -> Fact:

@@ -57,8 +57,10 @@ def http_ports(ctx: ProbeContext) -> list[int]:
 def fetch(address: str, port: int, path: str, deadline: float) -> dict[str, Any]:
     """One HTTP/1.0 GET; every socket operation is bounded by ``deadline``."""
     host = f"[{address}]" if ":" in address else address
-    request = (f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: hygie/{__version__}"
-               "\r\nAccept: text/html,*/*\r\nConnection: close\r\n\r\n").encode()  # fmt: skip
+    request = (
+        f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: hygie/{__version__}"
+        "\r\nAccept: text/html,*/*\r\nConnection: close\r\n\r\n"
+    ).encode()
     data = b""
     with socket.create_connection(
         (address, port), timeout=max(0.1, deadline - time.monotonic())
@@ -85,8 +87,11 @@ def fetch(address: str, port: int, path: str, deadline: float) -> dict[str, Any]
         name, _, value = line.partition(":")
         if name.strip().lower() in KEPT_HEADERS:
             headers[name.strip().lower()] = value.strip()
-    return {"status": int(m[1]), "headers": headers,
-            "body": body[:MAX_BODY].decode("utf-8", "replace")}  # fmt: skip
+    return {
+        "status": int(m[1]),
+        "headers": headers,
+        "body": body[:MAX_BODY].decode("utf-8", "replace"),
+    }
 
 
 def follow(address: str, port: int, path: str, deadline: float) -> list[dict[str, Any]]:
@@ -139,8 +144,9 @@ def probe_http_cleartext(ctx: ProbeContext) -> bytes:
     for port in http_ports(ctx):
         for path in _paths(ctx.settings):
             deadline = min(ctx.deadline, time.monotonic() + limit)
-            endpoints.append({"port": port, "path": path,
-                              "chain": follow(address, port, path, deadline)})  # fmt: skip
+            endpoints.append(
+                {"port": port, "path": path, "chain": follow(address, port, path, deadline)}
+            )
     return json.dumps({"address": address, "endpoints": endpoints}, indent=1).encode()
 
 

@@ -93,9 +93,12 @@ def _dicom_association(
     handlers = [(evt.EVT_ACSE_RECV, lambda event: received.append(event.primitive))]
     started = time.monotonic()
     assoc = ae.associate(
-        address, port, ae_title=called, evt_handlers=handlers,
+        address,
+        port,
+        ae_title=called,
+        evt_handlers=handlers,
         tls_args=(tls_context(), None) if tls else None,
-    )  # fmt: skip
+    )
     reply = next((p for p in received if type(p).__name__ == "A_ASSOCIATE"), None)
     if reply is not None and reply.result == 0:
         record["outcome"] = "accepted"
@@ -115,10 +118,13 @@ def _dicom_association(
     elif assoc.is_rejected and reply is not None:
         record["outcome"] = "rejected"
         record["reject"] = {
-            "result": int(reply.result), "source": int(reply.result_source),
-            "reason": int(reply.diagnostic), "result_str": reply.result_str,
-            "source_str": reply.source_str, "reason_str": reply.reason_str,
-        }  # fmt: skip
+            "result": int(reply.result),
+            "source": int(reply.result_source),
+            "reason": int(reply.diagnostic),
+            "result_str": reply.result_str,
+            "source_str": reply.source_str,
+            "reason_str": reply.reason_str,
+        }
     elif any(type(p).__name__ in ("A_ABORT", "A_P_ABORT") for p in received):
         record["outcome"] = "aborted"  # the peer aborted: it speaks DICOM, refused us
     else:
@@ -155,8 +161,7 @@ def _dicom_endpoint(
 
     def associate(test: str, calling: str, called: str) -> dict[str, Any]:
         step = budget(ctx, steps=4)  # connect, negotiate, echo, release
-        return {"test": test, **_dicom_association(ctx.address, port, calling, called, tls,
-                                                   step)}  # fmt: skip
+        return {"test": test, **_dicom_association(ctx.address, port, calling, called, tls, step)}
 
     attempts = [associate(PROBE, _random_ae("HYG"), bogus)]
     if attempts[0]["outcome"] in ("rejected", "aborted"):
@@ -203,9 +208,13 @@ def probe_dicom(ctx: ProbeContext) -> bytes:
                 continue  # configured both ways: the cleartext probe already ran
             endpoint = _dicom_endpoint(ctx, port, is_tls, *titles)
             endpoints.append({**endpoint, "found_by": found_by})
-    return transcript_json({"address": ctx.address, "endpoints": endpoints,
-                  "tls_candidates": [e["port"] for e in endpoints
-                                     if e["tls"] and e["state"] == "open"]})  # fmt: skip
+    return transcript_json(
+        {
+            "address": ctx.address,
+            "endpoints": endpoints,
+            "tls_candidates": [e["port"] for e in endpoints if e["tls"] and e["state"] == "open"],
+        }
+    )
 
 
 #: A-ASSOCIATE-RJ reasons from the service user (PS3.8 table 9-21, source 1).
@@ -275,11 +284,16 @@ def parse_dicom(raw: str | bytes) -> list[DicomEndpoint]:
         attempts = []
         for a in e.get("associations", []):
             rj = a.get("reject")
-            attempts.append(DicomAttempt(
-                a["test"], a["calling_ae"], a["called_ae"], a["outcome"],
-                reject_reason=f"{rj['source_str']}: {rj['reason_str']}" if rj else "",
-                reject_code=(rj["result"], rj["source"], rj["reason"]) if rj else None,
-                echo_status=a.get("echo_status"),
-            ))  # fmt: skip
+            attempts.append(
+                DicomAttempt(
+                    a["test"],
+                    a["calling_ae"],
+                    a["called_ae"],
+                    a["outcome"],
+                    reject_reason=f"{rj['source_str']}: {rj['reason_str']}" if rj else "",
+                    reject_code=(rj["result"], rj["source"], rj["reason"]) if rj else None,
+                    echo_status=a.get("echo_status"),
+                )
+            )
         endpoints.append(DicomEndpoint(e["port"], e["tls"], e["state"], tuple(attempts)))
     return endpoints

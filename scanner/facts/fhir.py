@@ -101,8 +101,11 @@ def _http_get(ctx: ProbeContext, url: str, accept: str) -> dict[str, Any]:
                 sni = None if is_ip(parts.hostname or "") else parts.hostname
                 sock = tls_context().wrap_socket(raw, server_hostname=sni)
             conn.sock = sock
-            conn.request("GET", path, headers={"Host": parts.netloc, "Accept": accept,
-                                               "User-Agent": "hygie-audit"})  # fmt: skip
+            conn.request(
+                "GET",
+                path,
+                headers={"Host": parts.netloc, "Accept": accept, "User-Agent": "hygie-audit"},
+            )
             resp = conn.getresponse()
             body = resp.read(MAX_HTTP_BYTES + 1)
         if cut.is_set():
@@ -269,14 +272,25 @@ class FhirBase:
 def _reply(record: Mapping[str, Any] | None) -> HttpReply | None:
     if record is None:
         return None
-    return HttpReply(record["url"], record.get("status"), record.get("error", ""),
-                     record.get("location") or "", record.get("summary"))  # fmt: skip
+    return HttpReply(
+        record["url"],
+        record.get("status"),
+        record.get("error", ""),
+        record.get("location") or "",
+        record.get("summary"),
+    )
 
 
 def parse_fhir(raw: str | bytes) -> list[FhirBase]:
     bases = []
     for b in json.loads(raw)["bases"]:
-        bases.append(FhirBase(b["base"], b["found_by"], _reply(b["metadata"]),
-                              _reply(b.get("anonymous_read")),
-                              _reply(b.get("smart_configuration"))))  # fmt: skip
+        bases.append(
+            FhirBase(
+                b["base"],
+                b["found_by"],
+                _reply(b["metadata"]),
+                _reply(b.get("anonymous_read")),
+                _reply(b.get("smart_configuration")),
+            )
+        )
     return bases

@@ -42,8 +42,7 @@ from hygie.factspec import ProbeContext, probe_fact
 
 #: The ports the network checks judge (cleartext logins, r-services, databases and caches,
 #: RDP, SMB, VNC): 6379, 9200 and 27017 are not in nmap's top-1000 list either.
-AUDITED_PORTS = (21, 23, 139, 445, 512, 513, 514, 1433, 3306, 3389, 5432, 5900, 6379, 9200,
-                 27017)  # fmt: skip
+AUDITED_PORTS = (21, 23, 139, 445, 512, 513, 514, 1433, 3306, 3389, 5432, 5900, 6379, 9200, 27017)
 DEFAULT_UDP_PORTS = (161,)
 #: NSE scripts from nmap's "safe" category, by the service -sV found: which VNC security
 #: types are offered; whether SNMP answers community "public". They run in a second short
@@ -181,8 +180,16 @@ def scan_flags(cfg: ScanSettings, privileged: bool) -> list[str]:
     if cfg.safe:
         # One connection at a time, a few packets a second, full TCP handshakes (half-open
         # SYN scans are what crashes fragile embedded stacks).
-        return ["-sT", "-T2", "--max-parallelism", "1", "--max-rate", f"{cfg.safe_rate:g}",
-                "--max-retries", "1"]  # fmt: skip
+        return [
+            "-sT",
+            "-T2",
+            "--max-parallelism",
+            "1",
+            "--max-rate",
+            f"{cfg.safe_rate:g}",
+            "--max-retries",
+            "1",
+        ]
     if cfg.scan_type == "syn" and not privileged:
         raise SettingsError("network.scan_type syn needs root on the scanner")
     syn = cfg.scan_type == "syn" or (cfg.scan_type == "auto" and privileged)
@@ -217,6 +224,11 @@ class ProbePorts:
         return cls(frozenset(scanned), frozenset(quiet))
 
 
+#: Every per-host nmap run: no DNS, no ping (the host is known up), a reason for each port
+#: state, XML on standard output.
+_HOST_XML = ("-n", "-Pn", "--reason", "-oX", "-")
+
+
 def discovery_argv(
     address: str, cfg: ScanSettings, privileged: bool, budget: float, probes: ProbePorts
 ) -> list[str]:
@@ -227,10 +239,17 @@ def discovery_argv(
     if udp:
         ports += ",U:" + ",".join(map(str, cfg.udp_ports))
     return [
-        nmap_binary(), "-n", "-Pn", "--reason", "-oX", "-", *scan_flags(cfg, privileged),
-        *(["-sU"] if udp else []), "-p", ports, "--host-timeout", f"{int(budget)}s",
-        *(["-6"] if ":" in address else []), address,
-    ]  # fmt: skip
+        nmap_binary(),
+        *_HOST_XML,
+        *scan_flags(cfg, privileged),
+        *(["-sU"] if udp else []),
+        "-p",
+        ports,
+        "--host-timeout",
+        f"{int(budget)}s",
+        *(["-6"] if ":" in address else []),
+        address,
+    ]
 
 
 def version_argv(
@@ -246,11 +265,21 @@ def version_argv(
     flags = ["-sU"] if protocol == "udp" else scan_flags(cfg, privileged)[:1]
     scripts = ["--script", script, "--script-timeout", seconds] if script else []
     return [
-        nmap_binary(), "-n", "-Pn", "--reason", "-oX", "-", *flags, f"-T{cfg.timing}",
-        "-sV", "--version-intensity", str(cfg.version_intensity), *scripts,
-        "--host-timeout", seconds, "-p", f"{protocol[0].upper()}:{port}",
-        *(["-6"] if ":" in address else []), address,
-    ]  # fmt: skip
+        nmap_binary(),
+        *_HOST_XML,
+        *flags,
+        f"-T{cfg.timing}",
+        "-sV",
+        "--version-intensity",
+        str(cfg.version_intensity),
+        *scripts,
+        "--host-timeout",
+        seconds,
+        "-p",
+        f"{protocol[0].upper()}:{port}",
+        *(["-6"] if ":" in address else []),
+        address,
+    ]
 
 
 # -- running nmap ----------------------------------------------------------------------------
@@ -262,11 +291,19 @@ def run_nmap(argv: list[str], timeout: float, phase: str, **extra: Any) -> dict[
     started = time.monotonic()
     record: dict[str, Any] = {"phase": phase, **extra, "argv": argv}
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=max(1.0, timeout), check=False,
-                              stdin=subprocess.DEVNULL)  # fmt: skip
-        record |= {"exit_status": proc.returncode, "timed_out": b'timedout="true"' in proc.stdout,
-                   "xml": proc.stdout.decode("utf-8", "replace"),
-                   "stderr": proc.stderr.decode("utf-8", "replace")[-2000:]}  # fmt: skip
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            timeout=max(1.0, timeout),
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        record |= {
+            "exit_status": proc.returncode,
+            "timed_out": b'timedout="true"' in proc.stdout,
+            "xml": proc.stdout.decode("utf-8", "replace"),
+            "stderr": proc.stderr.decode("utf-8", "replace")[-2000:],
+        }
     except subprocess.TimeoutExpired:
         record |= {"exit_status": None, "timed_out": True, "xml": "", "stderr": "killed"}
     record["seconds"] = round(time.monotonic() - started, 3)
@@ -293,20 +330,31 @@ def scan_host(
     runs = [discovery]
     if discovery["timed_out"] or discovery["exit_status"] != 0:
         detail = discovery["stderr"].strip().splitlines()[-1:] or ["timed out"]
-        raise RuntimeError(f"nmap discovery of {address} failed after "
-                           f"{discovery['seconds']:.0f}s: {detail[0]}")  # fmt: skip
+        raise RuntimeError(
+            f"nmap discovery of {address} failed after {discovery['seconds']:.0f}s: {detail[0]}"
+        )
     scanned_host(discovery, address)
     if cfg.version_detection and not cfg.safe:
-        open_ports = [(p.protocol, p.port) for p in _ports(discovery["xml"]) if p.state == "open"
-                      and not (p.protocol == "tcp" and p.port in probes.quiet)]  # fmt: skip
+        open_ports = [
+            (p.protocol, p.port)
+            for p in _ports(discovery["xml"])
+            if p.state == "open" and not (p.protocol == "tcp" and p.port in probes.quiet)
+        ]
 
         def detect(item: tuple[str, int]) -> list[dict[str, Any]]:
             protocol, port = item
             label = f"{port}/{protocol}"
             budget = min(cfg.version_timeout, remaining() - 2)
             if budget < 2:
-                return [{"phase": "version", "port": label, "skipped": True,
-                         "timed_out": True, "xml": ""}]  # fmt: skip
+                return [
+                    {
+                        "phase": "version",
+                        "port": label,
+                        "skipped": True,
+                        "timed_out": True,
+                        "xml": "",
+                    }
+                ]
             argv = version_argv(address, cfg, privileged, protocol, port, budget)
             done = [run_nmap(argv, budget + 2, "version", port=label)]
             found = [p for p in _ports(done[0]["xml"] or "<x/>") if p.label == label]
@@ -319,15 +367,31 @@ def scan_host(
 
         with ThreadPoolExecutor(max_workers=VERSION_WORKERS) as pool:
             runs += [run for done in pool.map(detect, open_ports) for run in done]
-    return {"format": FORMAT, "address": address, "privileged": privileged,
-            "safe_mode": cfg.safe, "not_version_probed": sorted(probes.quiet),
-            "runs": runs}  # fmt: skip
+    return {
+        "format": FORMAT,
+        "address": address,
+        "privileged": privileged,
+        "safe_mode": cfg.safe,
+        "not_version_probed": sorted(probes.quiet),
+        "runs": runs,
+    }
 
 
 #: The ``network:`` keys of the nmap probe (see :class:`ScanSettings`).
-SCAN_KEYS = ("ports", "udp_ports", "top_ports", "scan_type", "timing", "max_rate",
-             "host_timeout", "version_detection", "version_timeout", "version_intensity",
-             "safe", "safe_rate")  # fmt: skip
+SCAN_KEYS = (
+    "ports",
+    "udp_ports",
+    "top_ports",
+    "scan_type",
+    "timing",
+    "max_rate",
+    "host_timeout",
+    "version_detection",
+    "version_timeout",
+    "version_intensity",
+    "safe",
+    "safe_rate",
+)
 PORT_POLICY_KEYS = ("allowed_ports", "forbidden_ports")
 
 
@@ -450,8 +514,9 @@ def scanned_host(run: Mapping[str, Any], address: str) -> None:
     root = ElementTree.fromstring((run.get("xml") or "<nmaprun/>").encode())
     hosts = root.findall("./host")
     addresses = {a.get("addr") for h in hosts for a in h.iterfind("address")}
-    up = [h for h in hosts if (h.find("status") is not None and
-                               h.find("status").get("state") == "up")]  # fmt: skip
+    up = [
+        h for h in hosts if (h.find("status") is not None and h.find("status").get("state") == "up")
+    ]
     said = "; ".join(line for line in (run.get("stderr") or "").splitlines() if line.strip())
     if address not in addresses or not up:
         raise RuntimeError(

@@ -216,8 +216,12 @@ def compare_versions(manager: str, a: str, b: str) -> int:
 
 #: os-release ID -> OSV ecosystem base name (https://ossf.github.io/osv-schema/). Each of
 #: these names its advisories by SOURCE package, scoped by a ``:<release>`` suffix.
-OSV_ECOSYSTEMS = {"debian": "Debian", "ubuntu": "Ubuntu", "rocky": "Rocky Linux",
-                  "almalinux": "AlmaLinux"}  # fmt: skip
+OSV_ECOSYSTEMS = {
+    "debian": "Debian",
+    "ubuntu": "Ubuntu",
+    "rocky": "Rocky Linux",
+    "almalinux": "AlmaLinux",
+}
 _ECOSYSTEM_MANAGER = {"Debian": "dpkg", "Ubuntu": "dpkg", "Rocky Linux": "rpm", "AlmaLinux": "rpm"}
 
 

@@ -38,12 +38,17 @@ DEFAULT_PORT_TIMEOUT = 10.0
 PROBE_USER = "hygie-audit"
 STRICT_KEX_SERVER = "kex-strict-s-v00@openssh.com"
 KEXINIT_FIELDS = (
-    "kex_algorithms", "server_host_key_algorithms",
-    "encryption_algorithms_client_to_server", "encryption_algorithms_server_to_client",
-    "mac_algorithms_client_to_server", "mac_algorithms_server_to_client",
-    "compression_algorithms_client_to_server", "compression_algorithms_server_to_client",
-    "languages_client_to_server", "languages_server_to_client",
-)  # fmt: skip
+    "kex_algorithms",
+    "server_host_key_algorithms",
+    "encryption_algorithms_client_to_server",
+    "encryption_algorithms_server_to_client",
+    "mac_algorithms_client_to_server",
+    "mac_algorithms_server_to_client",
+    "compression_algorithms_client_to_server",
+    "compression_algorithms_server_to_client",
+    "languages_client_to_server",
+    "languages_server_to_client",
+)
 
 
 def ssh_ports(ctx: ProbeContext) -> list[int]:

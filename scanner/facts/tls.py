@@ -230,8 +230,14 @@ def plan_endpoints(nmap: bytes, settings: TlsSettings) -> tuple[list[EndpointSpe
 # --------------------------------------------------------------------------- probe
 
 
-TLS_KEYS = ("tls_ports", "tls_hostname", "ca_bundle", "tls_timeout", "tls_endpoint_timeout",
-            "tls_connections")  # fmt: skip
+TLS_KEYS = (
+    "tls_ports",
+    "tls_hostname",
+    "ca_bundle",
+    "tls_timeout",
+    "tls_endpoint_timeout",
+    "tls_connections",
+)
 
 
 def _settings(settings: Mapping[str, Any], tags: tuple[str, ...] = ()) -> TlsSettings:

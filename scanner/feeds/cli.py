@@ -28,8 +28,10 @@ db_option = click.option(
 
 
 def _line(imp: FeedImport) -> str:
-    return (f"{imp.source:<5} {imp.version:<28} as of {imp.as_of[:10] or '?':<10} "
-            f"{imp.records:>7} records  sha256 {imp.sha256[:16]}  {imp.file}")  # fmt: skip
+    return (
+        f"{imp.source:<5} {imp.version:<28} as of {imp.as_of[:10] or '?':<10} "
+        f"{imp.records:>7} records  sha256 {imp.sha256[:16]}  {imp.file}"
+    )
 
 
 @click.group()
@@ -38,8 +40,7 @@ def feeds() -> None:
 
 
 @feeds.command("import")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))  # fmt: skip
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @db_option
 def feeds_import(files, db) -> None:
     """Import feed files: OSV (<ecosystem>/all.zip, a .json record or list, or a directory
@@ -73,7 +74,7 @@ def feeds_import(files, db) -> None:
 @click.option("--epss-url", default=EPSS_URL, show_default=True)
 @click.option("--timeout", type=click.FloatRange(1), default=60.0, show_default=True)
 @db_option
-def feeds_update(ecosystems, osv_url, kev_url, epss_url, timeout, db) -> None:  # fmt: skip
+def feeds_update(ecosystems, osv_url, kev_url, epss_url, timeout, db) -> None:
     """Download the feeds from their publishers (or a mirror) and import them."""
     chosen = sources(tuple(ecosystems) or DEFAULT_ECOSYSTEMS, osv_url, kev_url, epss_url)
     store = FeedStore(feed_db_path(db))

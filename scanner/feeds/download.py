@@ -40,8 +40,11 @@ def sources(ecosystems: tuple[str, ...], osv_url: str, kev_url: str, epss_url: s
         Source(f"OSV {e}", osv_url.format(ecosystem=urllib.parse.quote(e)), f"osv-{e}.zip")
         for e in ecosystems
     ]
-    return [*osv, Source("CISA KEV", kev_url, "kev.json"),
-            Source("FIRST EPSS", epss_url, "epss.csv.gz")]  # fmt: skip
+    return [
+        *osv,
+        Source("CISA KEV", kev_url, "kev.json"),
+        Source("FIRST EPSS", epss_url, "epss.csv.gz"),
+    ]
 
 
 def fetch(source: Source, directory: Path, timeout: float) -> Path:

@@ -79,13 +79,16 @@ def _merge(manager: str, finding: Finding, later: Finding) -> Finding:
     """One flaw named by two advisories (a DSA and the tracker's DEBIAN-CVE record)."""
     fixes = [f for f in (finding["fixed"], later["fixed"]) if f is not None]
     last_affected = later["last_affected"]
-    return Finding.of(finding | {
-        "advisories": sorted({*finding["advisories"], *later["advisories"]}),
-        # two advisories fix it: the later fix closes both
-        "fixed": max(fixes, key=lambda f: version_key(manager, f)) if fixes else None,
-        "last_affected": finding["last_affected"] if last_affected is None else last_affected,
-        "severity": max(finding["severity"], later["severity"], key=severity_rank),
-    })  # fmt: skip
+    return Finding.of(
+        finding
+        | {
+            "advisories": sorted({*finding["advisories"], *later["advisories"]}),
+            # two advisories fix it: the later fix closes both
+            "fixed": max(fixes, key=lambda f: version_key(manager, f)) if fixes else None,
+            "last_affected": finding["last_affected"] if last_affected is None else last_affected,
+            "severity": max(finding["severity"], later["severity"], key=severity_rank),
+        }
+    )
 
 
 def _best_epss(findings: Iterable[Finding]) -> Finding | None:
@@ -103,16 +106,25 @@ class Match:
     summary: dict
 
     @classmethod
-    def of(cls, vulns: list[Finding], fixed: str | None, kev: list[Finding], top: Finding | None,
-           severity: str) -> Match:  # fmt: skip
-        return cls(vulns, {
-            "fixed": fixed,
-            "advisories": sorted({a for v in vulns for a in v["advisories"]}),
-            "cves": [v["id"] for v in vulns if v["id"].startswith("CVE-")],
-            "kev": [{"cve": f["id"], **f["kev"]} for f in kev],
-            "epss": {"cve": top["id"], **top["epss"]} if top else None,
-            "severity": severity,
-        })  # fmt: skip
+    def of(
+        cls,
+        vulns: list[Finding],
+        fixed: str | None,
+        kev: list[Finding],
+        top: Finding | None,
+        severity: str,
+    ) -> Match:
+        return cls(
+            vulns,
+            {
+                "fixed": fixed,
+                "advisories": sorted({a for v in vulns for a in v["advisories"]}),
+                "cves": [v["id"] for v in vulns if v["id"].startswith("CVE-")],
+                "kev": [{"cve": f["id"], **f["kev"]} for f in kev],
+                "epss": {"cve": top["id"], **top["epss"]} if top else None,
+                "severity": severity,
+            },
+        )
 
 
 NO_MATCH = Match.of([], None, [], None, "unknown")
@@ -228,11 +240,12 @@ def _threats(store: FeedStore, names: set[str]) -> dict[str, dict]:
     return {
         name: {
             "kev": {"date_added": k[0], "due_date": k[1], "known_ransomware_campaign_use": k[2]}
-            if (k := kev.get(name)) else None,
+            if (k := kev.get(name))
+            else None,
             "epss": {"score": e[0], "percentile": e[1]} if (e := epss.get(name)) else None,
         }
         for name in kev.keys() | epss.keys()
-    }  # fmt: skip
+    }
 
 
 @dataclass(frozen=True)
@@ -261,11 +274,19 @@ class EcosystemIndex:
         for package, advisory, intro, fixed, last in store.ranges(ecosystem):
             names, severity, summary = advisories.get(advisory, ((advisory,), "unknown", ""))
             findings = tuple(
-                Finding.of({"id": name, "advisories": [advisory], "fixed": fixed,
-                            "last_affected": last, "severity": severity, "summary": summary,
-                            **threats.get(name, _NO_THREAT)})
+                Finding.of(
+                    {
+                        "id": name,
+                        "advisories": [advisory],
+                        "fixed": fixed,
+                        "last_affected": last,
+                        "severity": severity,
+                        "summary": summary,
+                        **threats.get(name, _NO_THREAT),
+                    }
+                )
                 for name in names
-            )  # fmt: skip
+            )
             grouped[package].append(IndexedRange(key(intro), key(fixed), key(last), findings))
         ranges = {p: PackageRanges.build(manager, found) for p, found in grouped.items()}
         return cls(ecosystem, manager, ranges)

@@ -101,10 +101,17 @@ def _document(
         source_key = (p.source, version)
         if source_key not in sources:
             found = index.match(p.source, version)
-            sources[source_key] = {
-                "source": p.source, "version": version, "packages": [],
-                **found.summary, "vulnerabilities": found.vulns,
-            } if found.vulns else None  # fmt: skip
+            sources[source_key] = (
+                {
+                    "source": p.source,
+                    "version": version,
+                    "packages": [],
+                    **found.summary,
+                    "vulnerabilities": found.vulns,
+                }
+                if found.vulns
+                else None
+            )
         if entry := sources[source_key]:
             entry["packages"].append({"name": p.name, "arch": p.arch, "installed": p.version})
     vulnerable = [entry for _, entry in sorted(sources.items()) if entry]
@@ -113,10 +120,13 @@ def _document(
 
     running = kernels.get(running_kernel)
     kernel_found = (
-        index.match(_SIGNED.sub("", running.source) if manager == "dpkg"
-                    else KERNEL_SOURCE[manager], running.version)
-        if running else NO_MATCH
-    )  # fmt: skip
+        index.match(
+            _SIGNED.sub("", running.source) if manager == "dpkg" else KERNEL_SOURCE[manager],
+            running.version,
+        )
+        if running
+        else NO_MATCH
+    )
     kernel = {
         "running": running_kernel,
         "package": running.name if running else None,

@@ -26,10 +26,16 @@ from hygie.feeds.versions import version_key
 
 SEVERITIES = ("unknown", "negligible", "low", "medium", "high", "critical")
 _WORDS = {
-    "negligible": "negligible", "unimportant": "negligible", "none": "negligible",
-    "low": "low", "medium": "medium", "moderate": "medium", "high": "high",
-    "important": "high", "critical": "critical",
-}  # fmt: skip
+    "negligible": "negligible",
+    "unimportant": "negligible",
+    "none": "negligible",
+    "low": "low",
+    "medium": "medium",
+    "moderate": "medium",
+    "high": "high",
+    "important": "high",
+    "critical": "critical",
+}
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 
 

@@ -37,29 +37,48 @@ class PlanItem:
 
     @property
     def priority(self) -> tuple:
-        return (not self.kev, not self.ransomware, -(self.epss or 0.0),
-                -severity_rank(self.severity), -len(self.hosts), self.source)  # fmt: skip
+        return (
+            not self.kev,
+            not self.ransomware,
+            -(self.epss or 0.0),
+            -severity_rank(self.severity),
+            -len(self.hosts),
+            self.source,
+        )
 
     def describe(self) -> str:
         flags = []
         if self.kev:
-            flags.append("KEV" + (", ransomware" if self.ransomware else "")
-                         + (f", due {self.due_date}" if self.due_date else ""))  # fmt: skip
+            flags.append(
+                "KEV"
+                + (", ransomware" if self.ransomware else "")
+                + (f", due {self.due_date}" if self.due_date else "")
+            )
         if self.epss is not None:
             flags.append(f"EPSS {self.epss:.2f}")
         flags.append(self.severity)
         what = "reboot into kernel" if self.kernel else "update"
         cves = ", ".join(self.cves[:5]) + (f" +{len(self.cves) - 5}" if len(self.cves) > 5 else "")
-        return (f"{what} {self.source} ({', '.join(self.packages)}) to {self.fixed} "
-                f"[{'; '.join(flags)}]: closes {cves or 'advisories without CVE'}")  # fmt: skip
+        return (
+            f"{what} {self.source} ({', '.join(self.packages)}) to {self.fixed} "
+            f"[{'; '.join(flags)}]: closes {cves or 'advisories without CVE'}"
+        )
 
     def to_dict(self) -> dict:
         return {
-            "ecosystem": self.ecosystem, "source": self.source, "packages": list(self.packages),
-            "fixed": self.fixed, "cves": list(self.cves), "kev": self.kev,
-            "ransomware": self.ransomware, "due_date": self.due_date, "epss": self.epss,
-            "severity": self.severity, "kernel": self.kernel, "hosts": list(self.hosts),
-        }  # fmt: skip
+            "ecosystem": self.ecosystem,
+            "source": self.source,
+            "packages": list(self.packages),
+            "fixed": self.fixed,
+            "cves": list(self.cves),
+            "kev": self.kev,
+            "ransomware": self.ransomware,
+            "due_date": self.due_date,
+            "epss": self.epss,
+            "severity": self.severity,
+            "kernel": self.kernel,
+            "hosts": list(self.hosts),
+        }
 
 
 def _item(report: dict, source: str, names: list[str], vulns: list[dict], kernel: bool):
@@ -91,12 +110,14 @@ def host_plan(report: dict) -> list[PlanItem]:
         names, vulns = by_source.setdefault(entry["source"], ([], {}))
         names += [b["name"] for b in entry["packages"]]
         vulns.update({v["id"]: v for v in entry["vulnerabilities"]})
-    items = [_item(report, src, names, list(v.values()), False)
-             for src, (names, v) in by_source.items()]  # fmt: skip
+    items = [
+        _item(report, src, names, list(v.values()), False) for src, (names, v) in by_source.items()
+    ]
     kernel = report["kernel"]
     if kernel["package"]:
-        items.append(_item(report, kernel["source"], [kernel["package"]],
-                           kernel["vulnerabilities"], True))  # fmt: skip
+        items.append(
+            _item(report, kernel["source"], [kernel["package"]], kernel["vulnerabilities"], True)
+        )
     return sorted((i for i in items if i is not None), key=lambda i: i.priority)
 
 

@@ -95,10 +95,13 @@ class FeedImport:
 
     def describe(self) -> dict:
         return {
-            "source": self.source, "file": self.file, "sha256": self.sha256,
-            "version": self.version, "as_of": self.as_of,
+            "source": self.source,
+            "file": self.file,
+            "sha256": self.sha256,
+            "version": self.version,
+            "as_of": self.as_of,
             "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.imported)),
-        }  # fmt: skip
+        }
 
 
 def feed_db_path(db: Path | None = None) -> Path:
@@ -142,8 +145,7 @@ class FeedStore:
         return self.import_osv(path)
 
     def _record_import(self, db, source, path, version, as_of, records, skipped) -> FeedImport:
-        row = (source, str(path), file_digest(path), version, as_of, time.time(), records,
-               skipped)  # fmt: skip
+        row = (source, str(path), file_digest(path), version, as_of, time.time(), records, skipped)
         cur = db.execute(
             "INSERT INTO feed_imports (source, file, sha256, version, as_of, imported, "
             "records, skipped) VALUES (?,?,?,?,?,?,?,?)",
@@ -159,9 +161,11 @@ class FeedStore:
             db.execute("DELETE FROM feed_kev")
             db.executemany(
                 "INSERT OR REPLACE INTO feed_kev VALUES (?,?,?,?,?,?,?)",
-                [(e.cve, e.date_added, e.due_date, e.ransomware, e.vendor, e.product, e.name)
-                 for e in catalog.entries],
-            )  # fmt: skip
+                [
+                    (e.cve, e.date_added, e.due_date, e.ransomware, e.vendor, e.product, e.name)
+                    for e in catalog.entries
+                ],
+            )
             return self._record_import(
                 db, "kev", path, catalog.version, catalog.released, len(catalog.entries), 0
             )
@@ -192,9 +196,14 @@ class FeedStore:
                 newest[r.ecosystem] = max(newest.get(r.ecosystem, ""), adv.modified)
         with transaction(self._db) as db:
             summary = self._record_import(
-                db, "osv", path, ",".join(sorted(newest)) or "-",
-                max(newest.values(), default=""), len(advisories), skipped,
-            )  # fmt: skip
+                db,
+                "osv",
+                path,
+                ",".join(sorted(newest)) or "-",
+                max(newest.values(), default=""),
+                len(advisories),
+                skipped,
+            )
             self._save_advisories(db, advisories, summary.id)
             for ecosystem, as_of in newest.items():
                 db.execute(
@@ -214,14 +223,23 @@ class FeedStore:
                 continue
             db.execute(
                 "INSERT INTO feed_osv_advisories VALUES (?,?,?,?,?,?,?)",
-                (adv.id, adv.modified, adv.published, adv.summary, json.dumps(adv.cves),
-                 adv.severity, import_id),
-            )  # fmt: skip
+                (
+                    adv.id,
+                    adv.modified,
+                    adv.published,
+                    adv.summary,
+                    json.dumps(adv.cves),
+                    adv.severity,
+                    import_id,
+                ),
+            )
             db.executemany(
                 "INSERT INTO feed_osv_ranges VALUES (?,?,?,?,?,?)",
-                [(adv.id, r.ecosystem, r.package, r.introduced, r.fixed, r.last_affected)
-                 for r in adv.ranges],
-            )  # fmt: skip
+                [
+                    (adv.id, r.ecosystem, r.package, r.introduced, r.fixed, r.last_affected)
+                    for r in adv.ranges
+                ],
+            )
 
     # -- reading ----------------------------------------------------------------------
 
@@ -241,10 +259,13 @@ class FeedStore:
         return self._query("SELECT COALESCE(MAX(id), 0) FROM feed_imports")[0][0]
 
     def imports(self) -> list[FeedImport]:
-        return [FeedImport(*row) for row in self._query(
-            "SELECT id, source, file, sha256, version, as_of, imported, records, skipped "
-            "FROM feed_imports ORDER BY id"
-        )]  # fmt: skip
+        return [
+            FeedImport(*row)
+            for row in self._query(
+                "SELECT id, source, file, sha256, version, as_of, imported, records, skipped "
+                "FROM feed_imports ORDER BY id"
+            )
+        ]
 
     def latest(self, source: str) -> FeedImport | None:
         rows = self._query(
@@ -280,14 +301,18 @@ class FeedStore:
 
     def kev(self, cves: Iterable[str]) -> dict[str, tuple[str, str, str]]:
         """CVE -> (date added, due date, known ransomware use) for the CVEs in KEV."""
-        return {row[0]: row[1:] for row in self._in(
-            "SELECT cve, date_added, due_date, ransomware FROM feed_kev WHERE cve IN", cves
-        )}  # fmt: skip
+        return {
+            row[0]: row[1:]
+            for row in self._in(
+                "SELECT cve, date_added, due_date, ransomware FROM feed_kev WHERE cve IN", cves
+            )
+        }
 
     def epss(self, cves: Iterable[str]) -> dict[str, tuple[float, float]]:
-        return {row[0]: (row[1], row[2]) for row in self._in(
-            "SELECT cve, score, percentile FROM feed_epss WHERE cve IN", cves
-        )}  # fmt: skip
+        return {
+            row[0]: (row[1], row[2])
+            for row in self._in("SELECT cve, score, percentile FROM feed_epss WHERE cve IN", cves)
+        }
 
     def _in(self, sql: str, values: Iterable[str]) -> list[tuple]:
         values = sorted(set(values))

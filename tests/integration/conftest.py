@@ -49,20 +49,32 @@ def write_inventory(lab: Lab, path: Path, other_key: Path) -> None:
         h: {"address": lab.address(h)}
         for h in ("hardened", "weak-passwd", "weak-patch", "weak-net", "no-sudo")
     }
-    hosts["weak-ssh"] = {"address": lab.address("weak-ssh"), "key": [],
-                         "password_env": "HYGIE_LAB_PASSWORD"}  # fmt: skip
-    hosts["weak-logs"] = {"address": lab.address("weak-logs"),
-                          "become_password_env": "HYGIE_LAB_SUDO_PASSWORD"}  # fmt: skip
+    hosts["weak-ssh"] = {
+        "address": lab.address("weak-ssh"),
+        "key": [],
+        "password_env": "HYGIE_LAB_PASSWORD",
+    }
+    hosts["weak-logs"] = {
+        "address": lab.address("weak-logs"),
+        "become_password_env": "HYGIE_LAB_SUDO_PASSWORD",
+    }
     hosts["wrong-key"] = {"address": lab.address("wrong-key"), "key": str(other_key)}
     # Longer than the kernel's 3 s of unanswered ARP, which then says "no route to host".
     hosts["unreachable"] = {"address": lab.unused_address(), "connect_timeout": 6}
-    hosts["tarpit"] = {"address": lab.address("weak-net"), "port": TARPIT_PORT,
-                       "connect_timeout": 3}  # fmt: skip
+    hosts["tarpit"] = {
+        "address": lab.address("weak-net"),
+        "port": TARPIT_PORT,
+        "connect_timeout": 3,
+    }
     inventory = {
-        "defaults": {"user": lab.user, "key": str(lab.private_key_path), "become": "sudo",
-                     "timeout": 120},
+        "defaults": {
+            "user": lab.user,
+            "key": str(lab.private_key_path),
+            "become": "sudo",
+            "timeout": 120,
+        },
         "groups": {"lab": {"vars": {"tags": ["lab"]}, "hosts": hosts}},
-    }  # fmt: skip
+    }
     path.write_text(yaml.safe_dump(inventory, sort_keys=False))
 
 
@@ -74,8 +86,11 @@ def lab_fleet(tmp_path_factory) -> Iterator[Fleet]:
         skip_unless_lab()
     workdir = tmp_path_factory.mktemp("fleet")
     other_key = workdir / "unrelated_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)],
-                   check=True, timeout=30)  # fmt: skip
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)],
+        check=True,
+        timeout=30,
+    )
     with Lab(fleet()) as lab:
         inventory = workdir / "inventory.yaml"
         write_inventory(lab, inventory, other_key)

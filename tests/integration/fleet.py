@@ -40,9 +40,17 @@ def edit(text: str, values: dict[str, str], sep: str = " ") -> str:
 #: and FTP servers): left out of every fleet host's package database, so that only the
 #: weaknesses planted here are found.
 FOREIGN_SERVERS = {
-    "inetutils-telnetd", "inetutils-inetd", "telnetd", "vsftpd", "snmpd",
-    "redis-server", "redis-tools", "nginx-light", "nginx", "nginx-common",
-}  # fmt: skip
+    "inetutils-telnetd",
+    "inetutils-inetd",
+    "telnetd",
+    "vsftpd",
+    "snmpd",
+    "redis-server",
+    "redis-tools",
+    "nginx-light",
+    "nginx",
+    "nginx-common",
+}
 
 
 def _foreign(package: str) -> bool:
@@ -55,15 +63,24 @@ def dpkg_status_with(*stanzas: str) -> str:
         block
         for block in real_file("/var/lib/dpkg/status").split("\n\n")
         if block.strip()
-        and not any(_foreign(line.split(": ", 1)[1])
-                    for line in block.splitlines()[:1] if line.startswith("Package: "))
-    ]  # fmt: skip
+        and not any(
+            _foreign(line.split(": ", 1)[1])
+            for line in block.splitlines()[:1]
+            if line.startswith("Package: ")
+        )
+    ]
     return "\n\n".join([*kept, *stanzas]) + "\n"
 
 
 def stanza(package: str, version: str, source: str | None = None) -> str:
-    lines = [f"Package: {package}", "Status: install ok installed", "Priority: optional",
-             "Section: net", "Architecture: amd64", f"Version: {version}"]  # fmt: skip
+    lines = [
+        f"Package: {package}",
+        "Status: install ok installed",
+        "Priority: optional",
+        "Section: net",
+        "Architecture: amd64",
+        f"Version: {version}",
+    ]
     if source:
         lines.append(f"Source: {source}")
     lines.append(f"Description: lab stanza for {package}")
@@ -129,9 +146,14 @@ KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sh
 def hardened(name: str = "hardened") -> LabHost:
     login_defs = edit(
         real_file("/etc/login.defs"),
-        {"PASS_MAX_DAYS": "365", "PASS_MIN_DAYS": "1", "PASS_WARN_AGE": "7",
-         "UMASK": "027", "ENCRYPT_METHOD": "YESCRYPT"},
-    )  # fmt: skip
+        {
+            "PASS_MAX_DAYS": "365",
+            "PASS_MIN_DAYS": "1",
+            "PASS_WARN_AGE": "7",
+            "UMASK": "027",
+            "ENCRYPT_METHOD": "YESCRYPT",
+        },
+    )
     files: dict[str, str | None] = {
         "/etc/login.defs": login_defs,
         "/etc/default/useradd": "SHELL=/bin/sh\nINACTIVE=30\n",
@@ -269,36 +291,62 @@ def weak_network() -> LabHost:
             **patched_apt_index(),
         },
         sshd_extra="ClientAliveInterval 0\nLogLevel QUIET\n",
-        daemons=["nft -f /etc/nftables.conf",
-                 "mkdir -p /run/chrony && chronyd -x -f /etc/chrony/chrony.conf",
-                 "/usr/bin/python3 /etc/lab-tarpit.py"],
-    )  # fmt: skip
+        daemons=[
+            "nft -f /etc/nftables.conf",
+            "mkdir -p /run/chrony && chronyd -x -f /etc/chrony/chrony.conf",
+            "/usr/bin/python3 /etc/lab-tarpit.py",
+        ],
+    )
 
 
 PLANTED: dict[str, set[str]] = {
     "weak-passwd": {
-        "accounts_empty_password", "accounts_weak_hash", "accounts_uid0_only_root",
-        "password_hash_method", "password_min_length", "password_nullok_absent",
-        "password_lockout", "password_history", "password_complexity", "password_max_age",
+        "accounts_empty_password",
+        "accounts_weak_hash",
+        "accounts_uid0_only_root",
+        "password_hash_method",
+        "password_min_length",
+        "password_nullok_absent",
+        "password_lockout",
+        "password_history",
+        "password_complexity",
+        "password_max_age",
     },
     "weak-ssh": {
-        "ssh_root_login", "ssh_password_authentication", "ssh_permit_empty_passwords",
-        "ssh_max_auth_tries", "ssh_x11_forwarding", "ssh_weak_ciphers", "ssh_weak_macs",
-        "ssh_weak_kex", "ssh_weak_host_keys", "ssh_config_permissions", "ssh_banner",
+        "ssh_root_login",
+        "ssh_password_authentication",
+        "ssh_permit_empty_passwords",
+        "ssh_max_auth_tries",
+        "ssh_x11_forwarding",
+        "ssh_weak_ciphers",
+        "ssh_weak_macs",
+        "ssh_weak_kex",
+        "ssh_weak_host_keys",
+        "ssh_config_permissions",
+        "ssh_banner",
         "accounts_root_access",
     },
     "weak-patch": {
-        "os_end_of_life", "patch_cleartext_servers_installed", "patch_reboot_required",
-        "patch_security_updates_pending", "patch_automatic_updates",
+        "os_end_of_life",
+        "patch_cleartext_servers_installed",
+        "patch_reboot_required",
+        "patch_security_updates_pending",
+        "patch_automatic_updates",
     },
     "weak-logs": {
-        "log_persistent_journal_or_syslog", "log_remote_forwarding", "time_synchronized",
-        "fw_host_firewall_active", "hardening_sensitive_file_permissions",
+        "log_persistent_journal_or_syslog",
+        "log_remote_forwarding",
+        "time_synchronized",
+        "fw_host_firewall_active",
+        "hardening_sensitive_file_permissions",
     },
     "weak-net": {
-        "fw_host_firewall_active", "time_synchronized", "ssh_idle_timeout", "ssh_log_level",
+        "fw_host_firewall_active",
+        "time_synchronized",
+        "ssh_idle_timeout",
+        "ssh_log_level",
     },
-}  # fmt: skip
+}
 
 
 def error_hosts() -> list[LabHost]:
@@ -307,8 +355,15 @@ def error_hosts() -> list[LabHost]:
 
 
 def fleet() -> list[LabHost]:
-    hosts = [hardened(), weak_passwords(), weak_ssh(), weak_patching(), weak_logging(),
-            weak_network(), *error_hosts()]  # fmt: skip
+    hosts = [
+        hardened(),
+        weak_passwords(),
+        weak_ssh(),
+        weak_patching(),
+        weak_logging(),
+        weak_network(),
+        *error_hosts(),
+    ]
     for host in hosts:
         host.files.setdefault("/var/lib/dpkg/status", dpkg_status_with())
     return hosts

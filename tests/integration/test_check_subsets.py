@@ -55,17 +55,21 @@ def inventory(lab: Lab, ca_bundle: Path) -> dict:
     del hosts["tls-tarpit"]  # its limits are the TLS lab's subject, not this test's
     weak = lab.address("ie-weak")
     hosts |= {
-        "net-weak": {"address": lab.address("net-weak"),
-                     "network": {"allowed_ports": [22, 104], "forbidden_ports": [23, 6379]}},
+        "net-weak": {
+            "address": lab.address("net-weak"),
+            "network": {"allowed_ports": [22, 104], "forbidden_ports": [23, 6379]},
+        },
         "net-good": {"address": lab.address("net-good")},
         "pacs-open": {"address": lab.address("pacs-open")},
         "ie-weak": {"address": weak, "network": {"fhir_base_urls": [f"http://{weak}:8080/fhir"]}},
         # named only by its ~/.ssh/config alias (HostName), as the README documents
         "pacs-alias": {},
         UNRESOLVABLE: {},
-    }  # fmt: skip
-    return {"defaults": {"transport": "none", "timeout": 120},
-            "groups": {"subsets": {"hosts": hosts}}}  # fmt: skip
+    }
+    return {
+        "defaults": {"transport": "none", "timeout": 120},
+        "groups": {"subsets": {"hosts": hosts}},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +94,14 @@ def scan(lab_parts, name: str, checks: list[str] | None) -> dict:
     if checks is not None:
         policy = str(workdir / f"{name}.yaml")
         full = load_policy(FULL).document()["checks"]
-        Path(policy).write_text(yaml.safe_dump(
-            {"name": name, "version": "1", "checks": {c: full[c] for c in checks}}
-        ))  # fmt: skip
+        Path(policy).write_text(
+            yaml.safe_dump({"name": name, "version": "1", "checks": {c: full[c] for c in checks}})
+        )
     env = lab_env(workdir)
     out = workdir / f"{name}.json"
-    proc = lab.run_in_scanner([*HYGIE, "scan", "-i", str(inv), "-p", policy, "-o", str(out)],
-                              timeout=400, env=env)  # fmt: skip
+    proc = lab.run_in_scanner(
+        [*HYGIE, "scan", "-i", str(inv), "-p", policy, "-o", str(out)], timeout=400, env=env
+    )
     assert out.exists(), proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     return load_results(out)

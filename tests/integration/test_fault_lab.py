@@ -78,8 +78,11 @@ def inventory(fl: FaultLab) -> dict:
         "kex-close": {"address": wire, "port": faults.KEX_CLOSE_PORT, **QUICK},
         "refused": {"address": wire, "port": faults.CLOSED_PORT, **QUICK},
         # ARP gives up after ~3 s: a connect timeout of 3 s would race it.
-        "unreachable": {"address": lab.unused_address(), "timeout": FAULT_TIMEOUT,
-                        "connect_timeout": 10},
+        "unreachable": {
+            "address": lab.unused_address(),
+            "timeout": FAULT_TIMEOUT,
+            "connect_timeout": 10,
+        },
         "host-key": {"address": lab.address(faults.HOST_KEY_CHANGED)},
         "wrong-key": {"address": lab.address("wrong-key"), "key": str(fl.other_key)},
         "sudo-password": {"address": lab.address("sudo-password")},  # no become password
@@ -88,12 +91,17 @@ def inventory(fl: FaultLab) -> dict:
         "dropped": {"address": lab.address("dropped"), **QUICK},
         "chroot": {"address": lab.address("chroot"), "become": "none"},
         "hostile": {"address": lab.address("hostile")},
-    }  # fmt: skip
+    }
     return {
-        "defaults": {"user": lab.user, "key": str(lab.private_key_path), "become": "sudo",
-                     "timeout": HEALTHY_TIMEOUT, "connect_timeout": 5},
+        "defaults": {
+            "user": lab.user,
+            "key": str(lab.private_key_path),
+            "become": "sudo",
+            "timeout": HEALTHY_TIMEOUT,
+            "connect_timeout": 5,
+        },
         "hosts": hosts,
-    }  # fmt: skip
+    }
 
 
 def deadlines(doc: dict) -> dict[str, float]:
@@ -123,18 +131,33 @@ class ScanLab:
         return max(self.deadlines.values())
 
     def hygie(self, *args: str, timeout: float) -> subprocess.CompletedProcess:
-        return self.fl.lab.run_in_scanner([sys.executable, "-m", "hygie.cli", *args],
-                                          timeout=timeout, env=self.env)  # fmt: skip
+        return self.fl.lab.run_in_scanner(
+            [sys.executable, "-m", "hygie.cli", *args], timeout=timeout, env=self.env
+        )
 
     def scan(self, name: str, *args: str) -> Run:
         """``hygie scan`` of the inventory, timed and with its peak RSS measured."""
         out, rss = self.fl.workdir / f"{name}.json", self.fl.workdir / f"{name}.rss"
-        argv = [sys.executable, "-c", RSS_WRAPPER, str(rss), "scan", "-i", str(self.inventory),
-                "-o", str(out), "--known-hosts", str(self.fl.known_hosts),
-                "--ssh-config", "/dev/null", *args]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-c",
+            RSS_WRAPPER,
+            str(rss),
+            "scan",
+            "-i",
+            str(self.inventory),
+            "-o",
+            str(out),
+            "--known-hosts",
+            str(self.fl.known_hosts),
+            "--ssh-config",
+            "/dev/null",
+            *args,
+        ]
         started = time.monotonic()
-        proc = self.fl.lab.run_in_scanner(argv, timeout=self.max_timeout + 2 * WALL_SLACK,
-                                          env=self.env)  # fmt: skip
+        proc = self.fl.lab.run_in_scanner(
+            argv, timeout=self.max_timeout + 2 * WALL_SLACK, env=self.env
+        )
         seconds = time.monotonic() - started
         assert out.exists(), proc.stderr[-3000:]
         scan_id = json.loads(out.read_text())["scan"]["id"]
@@ -157,8 +180,10 @@ def lab(tmp_path_factory) -> Iterator[ScanLab]:
 @pytest.fixture(scope="module")
 def run(lab) -> Run:
     result = lab.scan("all")
-    print(f"\nfault lab scan: exit {result.proc.returncode}, {result.seconds:.1f} s wall, "
-          f"peak RSS {result.peak_rss_kib / 1024:.0f} MiB")  # fmt: skip
+    print(
+        f"\nfault lab scan: exit {result.proc.returncode}, {result.seconds:.1f} s wall, "
+        f"peak RSS {result.peak_rss_kib / 1024:.0f} MiB"
+    )
     for name in [*EXPECTED, "hostile", *HEALTHY]:
         host = result.hosts[name]
         print(f"  {name:14} {host['duration_s']:6.2f} s  {host['error']}")

@@ -61,9 +61,16 @@ def wire(fl: FaultLab, address: str, port: int, wait: float, send: bytes = b"") 
 
 
 def ssh(
-    fl: FaultLab, host: str, command: str, *, key=None, known_hosts=None, options=(),
-    text=True, timeout: float = 30,
-) -> subprocess.CompletedProcess:  # fmt: skip
+    fl: FaultLab,
+    host: str,
+    command: str,
+    *,
+    key=None,
+    known_hosts=None,
+    options=(),
+    text=True,
+    timeout: float = 30,
+) -> subprocess.CompletedProcess:
     """``ssh`` as the lab's own client runs it, with a credential changed or ``options``
     first (ssh keeps the first value of an option)."""
     argv = fl.lab.ssh_argv(host, command)
@@ -99,16 +106,20 @@ def _kexinit_algorithms(data: bytes) -> tuple[str, ...]:
 def test_kex_peer_sends_a_valid_banner_and_kexinit_then_closes(fl):
     address = fl.lab.address(faults.WIRE_HOST)
     client_kexinit = bytes([0, 0, 0, 12, 10, 20]) + bytes(10)
-    result = wire(fl, address, faults.KEX_CLOSE_PORT, wait=10, send=b"SSH-2.0-probe\r\n"
-                  + client_kexinit)  # fmt: skip
+    result = wire(
+        fl, address, faults.KEX_CLOSE_PORT, wait=10, send=b"SSH-2.0-probe\r\n" + client_kexinit
+    )
     assert result["eof"] is True and result["seconds"] < 5
     assert result["received"].startswith(IDENTIFICATION)
     assert _kexinit_algorithms(result["received"]) == ALGORITHMS
-    proc = ssh(fl, faults.WIRE_HOST, "true",
-               options=("-p", str(faults.KEX_CLOSE_PORT), "-o", "LogLevel=INFO"))  # fmt: skip
+    proc = ssh(
+        fl,
+        faults.WIRE_HOST,
+        "true",
+        options=("-p", str(faults.KEX_CLOSE_PORT), "-o", "LogLevel=INFO"),
+    )
     assert proc.returncode == 255 and "Connection closed by" in proc.stderr, proc.stderr
-    log = fl.lab.host_dir(faults.WIRE_HOST) / "var-up" / faults.KEX_CLOSE_LOG.removeprefix(
-        "/var/")  # fmt: skip
+    log = fl.lab.host_dir(faults.WIRE_HOST) / "var-up" / faults.KEX_CLOSE_LOG.removeprefix("/var/")
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert entries[0]["event"] == "ready" and entries[-1]["event"] == "closed"
     assert entries[-1]["client"].startswith("SSH-2.0-OpenSSH") and entries[-1]["client_kexinit"]
@@ -147,8 +158,7 @@ def test_flood_prints_100_mib_whatever_is_asked(fl):
     peak RSS that test_fault_lab.py measures (Linux carries it across fork and exec)."""
     out = fl.workdir / "flood.out"
     argv = fl.lab.ssh_argv("flood", "id -u")
-    proc = fl.lab.run_in_scanner(["sh", "-c", f'{shlex.join(argv)} > "$0"', str(out)],
-                                 timeout=120)  # fmt: skip
+    proc = fl.lab.run_in_scanner(["sh", "-c", f'{shlex.join(argv)} > "$0"', str(out)], timeout=120)
     try:
         assert proc.returncode == 0 and out.stat().st_size == faults.FLOOD_BYTES
         with out.open("rb") as fh:
@@ -173,8 +183,12 @@ def test_dropped_session_ends_mid_output_without_exit_status(fl):
 
 def test_chroot_has_only_dash_and_coreutils(fl):
     tools = "awk sed grep find dpkg-query rpm sudo bash"
-    proc = ssh(fl, "chroot", f"ls /; ls /dev; id -u; for t in {tools}; do "
-                             "command -v $t >/dev/null || echo missing:$t; done")  # fmt: skip
+    proc = ssh(
+        fl,
+        "chroot",
+        f"ls /; ls /dev; id -u; for t in {tools}; do "
+        "command -v $t >/dev/null || echo missing:$t; done",
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.split()
     assert lines[:7] == ["bin", "dev", "lib", "lib64", "usr", "null", "2000"]
@@ -184,8 +198,13 @@ def test_chroot_has_only_dash_and_coreutils(fl):
 def test_hostile_strings_are_where_an_audit_reads(fl):
     version = wire(fl, fl.lab.address("hostile"), 22, wait=3)["received"]
     assert faults.VERSION_PAYLOAD.encode() in version.partition(b"\r\n")[0]
-    proc = ssh(fl, "hostile", "cat /etc/passwd /etc/login.defs /etc/motd; sudo -n id -u",
-               options=("-o", "LogLevel=INFO"), text=False)  # fmt: skip
+    proc = ssh(
+        fl,
+        "hostile",
+        "cat /etc/passwd /etc/login.defs /etc/motd; sudo -n id -u",
+        options=("-o", "LogLevel=INFO"),
+        text=False,
+    )
     assert proc.returncode == 0 and proc.stdout.endswith(b"\n0\n"), proc.stderr
     assert faults.HTML.encode() in proc.stderr  # the Banner, /etc/issue.net
     payload = faults.PAYLOAD.encode()

@@ -36,9 +36,16 @@ def scan(lab_fleet):
     out = lab_fleet.workdir / "results.json"
     before = connections_seen(lab_fleet)
     proc = lab_fleet.hygie(
-        "scan", "-i", str(lab_fleet.inventory), "-o", str(out),
-        "--known-hosts", str(lab_fleet.lab.known_hosts_path), "--ssh-config", "/dev/null",
-    )  # fmt: skip
+        "scan",
+        "-i",
+        str(lab_fleet.inventory),
+        "-o",
+        str(out),
+        "--known-hosts",
+        str(lab_fleet.lab.known_hosts_path),
+        "--ssh-config",
+        "/dev/null",
+    )
     after = connections_seen(lab_fleet)
     lab_fleet.sshd_connections = {n: after[n] - before[n] for n in SSHD_COUNTED}
     return proc, load_results(out)
@@ -72,9 +79,7 @@ def test_hardened_host_has_no_false_finding(scan):
     _, hosts = scan
     hardened = hosts["hardened"]
     flagged = {
-        r["check_id"]: r["message"]
-        for r in hardened["results"]
-        if r["status"] in ("fail", "error")
+        r["check_id"]: r["message"] for r in hardened["results"] if r["status"] in ("fail", "error")
     }
     unexpected = {k: v for k, v in flagged.items() if k not in SANDBOX_LIMITS}
     assert not unexpected, unexpected
@@ -135,12 +140,17 @@ def test_shadow_hashes_never_leave_the_host(scan, lab_fleet):
 def test_secrets_are_in_no_file_hygie_wrote(scan, lab_fleet):
     proc, _ = scan
     key_lines = [
-        line for line in lab_fleet.lab.private_key_path.read_text().splitlines()
+        line
+        for line in lab_fleet.lab.private_key_path.read_text().splitlines()
         if line and not line.startswith("-----")
-    ]  # fmt: skip
+    ]
     secrets = [lab_fleet.lab.password, *key_lines]
-    written = [p for p in lab_fleet.workdir.rglob("*") if p.is_file()
-               and p.name not in ("inventory.yaml", "unrelated_ed25519", "unrelated_ed25519.pub")]
+    written = [
+        p
+        for p in lab_fleet.workdir.rglob("*")
+        if p.is_file()
+        and p.name not in ("inventory.yaml", "unrelated_ed25519", "unrelated_ed25519.pub")
+    ]
     assert any(p.suffix == ".db" for p in written) and any(p.suffix == ".json" for p in written)
     for path in written:
         data = path.read_bytes()
@@ -160,8 +170,7 @@ def test_evaluate_rejudges_offline_and_evidence_verifies(scan, lab_fleet):
     hosts = load_results(out)
     ids = {r["check_id"] for r in hosts["hardened"]["results"]}
     assert "password_history" not in ids  # the NIST pack does not select it
-    minlen = next(r for r in hosts["hardened"]["results"]
-                  if r["check_id"] == "password_min_length")  # fmt: skip
+    minlen = next(r for r in hosts["hardened"]["results"] if r["check_id"] == "password_min_length")
     assert minlen["status"] == "fail" and "15" in minlen["evidence"][0]["expected"]
     verify = lab_fleet.hygie("verify", "latest")
     assert verify.returncode == 0 and "evidence intact" in verify.stdout

@@ -32,13 +32,22 @@ EVERY_CHECK = sorted(all_checks())
 @pytest.fixture(scope="module")
 def recorded(lab_fleet) -> Scan:
     policy = lab_fleet.workdir / "every-check.yaml"
-    policy.write_text(yaml.safe_dump(
-        {"name": "every-check", "version": "1", "checks": {c: {} for c in EVERY_CHECK}}
-    ))  # fmt: skip
+    policy.write_text(
+        yaml.safe_dump(
+            {"name": "every-check", "version": "1", "checks": {c: {} for c in EVERY_CHECK}}
+        )
+    )
     proc = lab_fleet.hygie(
-        "scan", "-i", str(lab_fleet.inventory), "-p", str(policy),
-        "--known-hosts", str(lab_fleet.lab.known_hosts_path), "--ssh-config", "/dev/null",
-    )  # fmt: skip
+        "scan",
+        "-i",
+        str(lab_fleet.inventory),
+        "-p",
+        str(policy),
+        "--known-hosts",
+        str(lab_fleet.lab.known_hosts_path),
+        "--ssh-config",
+        "/dev/null",
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     store = Store(Path(lab_fleet.env["HYGIE_DB"]))
     try:
@@ -60,9 +69,13 @@ def _judge(host: HostScan, policy: Policy) -> dict[str, str]:
     gathered = {s.name for s in needed_facts(policy)}
     facts = {k: v for k, v in host.facts.items() if k in gathered or k == "target_resolution"}
     results = evaluate_host(
-        host.name, facts, policy, host_error=host.error, privileged=host.uid == 0,
+        host.name,
+        facts,
+        policy,
+        host_error=host.error,
+        privileged=host.uid == 0,
         network_only=host.transport == "none",
-    )  # fmt: skip
+    )
     return {r.check_id: r.status.value for r in results}
 
 

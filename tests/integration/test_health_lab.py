@@ -56,32 +56,51 @@ LOG_FILES = {
 
 PLANTED = {
     "pacs-open": {"dicom_called_ae_enforced", "dicom_calling_ae_enforced", "dicom_tls"},
-    "ie-weak": {"hl7_mllp_tls", "fhir_anonymous_read", "fhir_https_only",
-                "fhir_smart_configuration"},
-}  # fmt: skip
+    "ie-weak": {
+        "hl7_mllp_tls",
+        "fhir_anonymous_read",
+        "fhir_https_only",
+        "fhir_smart_configuration",
+    },
+}
 CHECKS = sorted({c for planted in PLANTED.values() for c in planted})
 
 
 def lab_hosts(cert: str, key: str) -> list[LabHost]:
     tls_files = {CERT: cert, KEY: key}
     return [
-        LabHost("pacs-open", daemons=[
-            service("health_dicom_scp.py", "--port 104 --mode open", "dicom-104.log"),
-            service("health_dicom_scp.py", f"--port {NMAP_DICOM_PORT} --mode open",
-                    "dicom-4242.log"),
-        ]),
-        LabHost("ie-weak", daemons=[
-            service("health_mllp.py", "--port 2575", "mllp.log"),
-            service("health_mllp.py", f"--port {TARPIT_PORT} --tarpit", "mllp-tarpit.log"),
-            service("health_fhir.py", "--port 8080 --mode open", "fhir.log"),
-        ]),
-        LabHost("health-good", files=tls_files, daemons=[
-            service("health_dicom_scp.py", f"--port 2762 --mode strict --ae-title {DEVICE_AE} "
-                    f"--allow {ALLOWED_CALLING} {TLS}", "dicom-2762.log"),
-            service("health_mllp.py", f"--port 2575 {TLS}", "mllp.log"),
-            service("health_fhir.py", f"--port 8443 --mode protected {TLS}", "fhir.log"),
-        ]),
-    ]  # fmt: skip
+        LabHost(
+            "pacs-open",
+            daemons=[
+                service("health_dicom_scp.py", "--port 104 --mode open", "dicom-104.log"),
+                service(
+                    "health_dicom_scp.py", f"--port {NMAP_DICOM_PORT} --mode open", "dicom-4242.log"
+                ),
+            ],
+        ),
+        LabHost(
+            "ie-weak",
+            daemons=[
+                service("health_mllp.py", "--port 2575", "mllp.log"),
+                service("health_mllp.py", f"--port {TARPIT_PORT} --tarpit", "mllp-tarpit.log"),
+                service("health_fhir.py", "--port 8080 --mode open", "fhir.log"),
+            ],
+        ),
+        LabHost(
+            "health-good",
+            files=tls_files,
+            daemons=[
+                service(
+                    "health_dicom_scp.py",
+                    f"--port 2762 --mode strict --ae-title {DEVICE_AE} "
+                    f"--allow {ALLOWED_CALLING} {TLS}",
+                    "dicom-2762.log",
+                ),
+                service("health_mllp.py", f"--port 2575 {TLS}", "mllp.log"),
+                service("health_fhir.py", f"--port 8443 --mode protected {TLS}", "fhir.log"),
+            ],
+        ),
+    ]
 
 
 @dataclass
@@ -101,10 +120,29 @@ class HealthLab:
 
 def self_signed(workdir: Path) -> tuple[str, str]:
     cert, key = workdir / "cert.pem", workdir / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=health-good"],
-                   check=True, capture_output=True, timeout=30)  # fmt: skip
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=health-good",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     return cert.read_text(), key.read_text()
 
 
@@ -118,8 +156,9 @@ def health(tmp_path_factory) -> Iterator[HealthLab]:
         deadline = time.monotonic() + 30
         while not all(
             any(e["event"] == "ready" for e in ready.log(host, name))
-            for host, names in LOG_FILES.items() for name in names
-        ):  # fmt: skip
+            for host, names in LOG_FILES.items()
+            for name in names
+        ):
             assert time.monotonic() < deadline, "lab services did not start"
             time.sleep(0.2)
         yield ready
@@ -130,14 +169,23 @@ def write_inventory(health: HealthLab) -> Path:
     good, weak = lab.address("health-good"), lab.address("ie-weak")
     hosts = {
         "pacs-open": {"address": lab.address("pacs-open")},
-        "ie-weak": {"address": weak, "network": {
-            "hl7_ports": [TARPIT_PORT], "fhir_base_urls": [f"http://{weak}:8080/fhir"]}},
-        "health-good": {"address": good, "network": {
-            "dicom_ae_title": DEVICE_AE, "dicom_calling_ae": ALLOWED_CALLING,
-            "fhir_base_urls": [f"https://{good}:8443/fhir"]}},
-    }  # fmt: skip
-    inventory = {"defaults": {"transport": "none", "timeout": 60},
-                 "groups": {"health": {"hosts": hosts}}}  # fmt: skip
+        "ie-weak": {
+            "address": weak,
+            "network": {"hl7_ports": [TARPIT_PORT], "fhir_base_urls": [f"http://{weak}:8080/fhir"]},
+        },
+        "health-good": {
+            "address": good,
+            "network": {
+                "dicom_ae_title": DEVICE_AE,
+                "dicom_calling_ae": ALLOWED_CALLING,
+                "fhir_base_urls": [f"https://{good}:8443/fhir"],
+            },
+        },
+    }
+    inventory = {
+        "defaults": {"transport": "none", "timeout": 60},
+        "groups": {"health": {"hosts": hosts}},
+    }
     path = health.workdir / "inventory.yaml"
     path.write_text(yaml.safe_dump(inventory, sort_keys=False))
     return path
@@ -146,16 +194,23 @@ def write_inventory(health: HealthLab) -> Path:
 @pytest.fixture(scope="module")
 def scan(health):
     policy = health.workdir / "health-lab.yaml"
-    policy.write_text(yaml.safe_dump({
-        "name": "health-lab", "version": "1", "description": "health protocol checks only",
-        "checks": {check_id: {} for check_id in CHECKS},
-    }))  # fmt: skip
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "name": "health-lab",
+                "version": "1",
+                "description": "health protocol checks only",
+                "checks": {check_id: {} for check_id in CHECKS},
+            }
+        )
+    )
     out = health.workdir / "results.json"
     started = time.monotonic()
     proc = health.lab.run_in_scanner(
         [*HYGIE, "scan", "-i", str(write_inventory(health)), "-p", str(policy), "-o", str(out)],
-        timeout=120, env=health.env,
-    )  # fmt: skip
+        timeout=120,
+        env=health.env,
+    )
     return proc, load_results(out), time.monotonic() - started
 
 
@@ -204,8 +259,10 @@ def test_dicom_probe_sent_only_an_echo(scan, health):
 
 
 def test_no_hl7_message_was_ever_sent(scan, health):
-    connections = [*health.requests("ie-weak", "mllp.log"),
-                   *health.requests("health-good", "mllp.log")]  # fmt: skip
+    connections = [
+        *health.requests("ie-weak", "mllp.log"),
+        *health.requests("health-good", "mllp.log"),
+    ]
     assert connections and not any(c.get("hl7") for c in connections)
     good = health.requests("health-good", "mllp.log")
     assert all(c["tls"].startswith("TLS") for c in good), good
@@ -220,9 +277,10 @@ def test_fhir_requests_were_anonymous_gets_on_the_three_paths(scan, health):
         requests = [r for r in every if r["agent"] == "hygie-audit"]
         assert {r["method"] for r in requests} == {"GET"}
         assert {r["path"] for r in requests} == {
-            "/fhir/metadata", "/fhir/Patient?_summary=count",
+            "/fhir/metadata",
+            "/fhir/Patient?_summary=count",
             "/fhir/.well-known/smart-configuration",
-        }  # fmt: skip
+        }
 
 
 def test_patient_data_is_not_in_the_evidence(scan):
@@ -302,8 +360,9 @@ def test_a_trickling_peer_is_cut_by_the_watchdog(monkeypatch):
     started = time.monotonic()
     try:
         facts = nmap_fact_unit(address="127.0.0.1")
-        record = json.loads(probe_fhir(ProbeContext("lo", "127.0.0.1", (), settings, facts,
-                                                    time.monotonic() + 30)))  # fmt: skip
+        record = json.loads(
+            probe_fhir(ProbeContext("lo", "127.0.0.1", (), settings, facts, time.monotonic() + 30))
+        )
     finally:
         stop.set()
         server.close()

@@ -28,8 +28,14 @@ from hygie.reports.build import build_report
 from hygie.reports.render_html import render
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 PAGE_SIZE = 20
 
@@ -53,9 +59,14 @@ pytestmark = pytest.mark.skipif(_REASON is not None, reason=_REASON or "")
 @pytest.fixture(scope="module")
 def report_file(tmp_path_factory) -> Path:
     scan, checks = synthetic_scan(70, 47, hostile=True, archetypes=8, seed=5, unreachable=0.05)
-    report = build_report(scan, today=TODAY, checks=checks, excerpt_bytes=600,
-                          waivers=synthetic_waivers(scan, hostile=True),
-                          attestations=synthetic_attestations())  # fmt: skip
+    report = build_report(
+        scan,
+        today=TODAY,
+        checks=checks,
+        excerpt_bytes=600,
+        waivers=synthetic_waivers(scan, hostile=True),
+        attestations=synthetic_attestations(),
+    )
     path = tmp_path_factory.mktemp("html") / "report.html"
     path.write_text(render(report, page_size=PAGE_SIZE), encoding="utf-8")
     return path
@@ -128,7 +139,7 @@ def test_hostile_strings_render_as_text_and_stay_inert(watched):
         '"><img src=x onerror="alert(2)">',
         "<!-- --><svg onload=alert(5)>",
     ):
-        assert payload in body, payload  # fmt: skip
+        assert payload in body, payload
 
 
 def test_filter_hides_rows(watched):

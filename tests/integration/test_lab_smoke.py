@@ -42,10 +42,17 @@ DPKG_STATUS = textwrap.dedent(
 def _planted_ed25519() -> tuple[str, str]:
     """A host key made by the test itself, to exercise planting through LabHost.files."""
     out = subprocess.run(
-        ["sh", "-c", 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -C "" -f "$d/k" '
-         '&& cat "$d/k" && echo ==== && cat "$d/k.pub" && rm -rf "$d"'],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout  # fmt: skip
+        [
+            "sh",
+            "-c",
+            'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -C "" -f "$d/k" '
+            '&& cat "$d/k" && echo ==== && cat "$d/k.pub" && rm -rf "$d"',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
     private, public = out.split("====\n")
     return private, public
 
@@ -133,9 +140,13 @@ def test_password_auth_and_thread_inheritance_of_scanner_ns(lab: Lab) -> None:
         client.load_host_keys(str(lab.known_hosts_path))
         try:
             client.connect(
-                lab.address(host), username=lab.user, password=lab.password,
-                look_for_keys=False, allow_agent=False, timeout=10,
-            )  # fmt: skip
+                lab.address(host),
+                username=lab.user,
+                password=lab.password,
+                look_for_keys=False,
+                allow_agent=False,
+                timeout=10,
+            )
             _, out, _ = client.exec_command("hostname", timeout=10)
             return out.read().decode().strip()
         finally:
@@ -163,9 +174,13 @@ def test_sshd_log_counts_connections_and_host_keys(lab: Lab) -> None:
         ["ssh-keyscan", "-T", "5", "-t", "rsa", lab.address("gamma")], timeout=15
     )
     bits = subprocess.run(
-        ["ssh-keygen", "-l", "-f", "-"], input=scan.stdout, capture_output=True, text=True,
-        check=True, timeout=10,
-    ).stdout.split()[0]  # fmt: skip
+        ["ssh-keygen", "-l", "-f", "-"],
+        input=scan.stdout,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout.split()[0]
     assert bits == "1024"
     known = lab.known_hosts_path.read_text()
     assert known.count(lab.address("alpha")) == 2  # ed25519 + rsa 3072 by default
@@ -197,13 +212,17 @@ def test_teardown_and_stale_reaping(tmp_path: Path) -> None:
     assert not (tmp_path / "w" / "hosts").exists()
 
     crashed = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; sys.path.insert(0, sys.argv[1]);"
-         "from tests.lab import Lab, LabHost;"
-         "lab = Lab([LabHost('crash')]).__enter__(); print(lab.rid, flush=True); time.sleep(60)",
-         str(ROOT)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.path.insert(0, sys.argv[1]);"
+            "from tests.lab import Lab, LabHost;"
+            "lab = Lab([LabHost('crash')]).__enter__(); print(lab.rid, flush=True); time.sleep(60)",
+            str(ROOT),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert crashed.stdout is not None
         rid = crashed.stdout.readline().strip()

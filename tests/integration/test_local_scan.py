@@ -16,8 +16,12 @@ def test_local_scan_with_defaults(tmp_path):
     env = {**os.environ, "HYGIE_DB": str(tmp_path / "h.db")}
     proc = subprocess.run(
         [sys.executable, "-m", "hygie.cli", "scan", "-o", str(out)],
-        capture_output=True, text=True, timeout=300, env=env, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
     assert proc.returncode in (0, 1, 2), proc.stderr
     assert "pass," in proc.stderr and "stored as" in proc.stderr
     (host,) = json.loads(out.read_text())["hosts"]

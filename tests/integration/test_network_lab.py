@@ -72,44 +72,71 @@ def weak_host() -> LabHost:
 def lab_hosts() -> list[LabHost]:
     return [
         weak_host(),
-        LabHost("net-good", sshd_extra=HARDENED_SSHD,
-                daemons=[script("net_http_login.py", "--port 80 --mode redirect")]),
+        LabHost(
+            "net-good",
+            sshd_extra=HARDENED_SSHD,
+            daemons=[script("net_http_login.py", "--port 80 --mode redirect")],
+        ),
         LabHost("net-tarpit", daemons=[script("net_tarpit.py", "2222 8080")]),
-    ]  # fmt: skip
+    ]
 
 
 PLANTED = {
     "net-weak": {
-        "net_telnet_exposed", "net_ftp_cleartext", "net_http_login_cleartext",
-        "net_snmp_v1_v2c", "net_vnc_no_auth", "net_database_exposed", "net_ports_forbidden",
-        "net_ports_allowed", "net_ssh_weak_kex", "net_ssh_weak_ciphers",
-        "net_ssh_weak_macs", "net_ssh_weak_host_key_algorithms", "net_ssh_terrapin",
+        "net_telnet_exposed",
+        "net_ftp_cleartext",
+        "net_http_login_cleartext",
+        "net_snmp_v1_v2c",
+        "net_vnc_no_auth",
+        "net_database_exposed",
+        "net_ports_forbidden",
+        "net_ports_allowed",
+        "net_ssh_weak_kex",
+        "net_ssh_weak_ciphers",
+        "net_ssh_weak_macs",
+        "net_ssh_weak_host_key_algorithms",
+        "net_ssh_terrapin",
         "net_ssh_password_auth",
     },
-}  # fmt: skip
+}
 NOT_PLANTED = {"net_rsh_exposed", "net_rdp_exposed", "net_smb_exposed"}
 
 
 def inventory(lab: Lab) -> dict:
     weak_policy = {"allowed_ports": [22, 104], "forbidden_ports": [23, 6379]}
     good_policy = {"allowed_ports": [22, 80], "forbidden_ports": [23, 6379]}
-    tarpit = {"ports": [22, 2222, 8080], "ssh_ports": [2222], "version_timeout": 5,
-              "ssh_timeout": 4, "http_timeout": 4}  # fmt: skip
+    tarpit = {
+        "ports": [22, 2222, 8080],
+        "ssh_ports": [2222],
+        "version_timeout": 5,
+        "ssh_timeout": 4,
+        "http_timeout": 4,
+    }
     return {
         "defaults": {"transport": "none", "timeout": 120},
         "groups": {
-            "imaging": {"vars": {"network": weak_policy},
-                        "hosts": {"net-weak": {"address": lab.address("net-weak")}}},
-            "servers": {"vars": {"network": good_policy},
-                        "hosts": {"net-good": {"address": lab.address("net-good")}}},
+            "imaging": {
+                "vars": {"network": weak_policy},
+                "hosts": {"net-weak": {"address": lab.address("net-weak")}},
+            },
+            "servers": {
+                "vars": {"network": good_policy},
+                "hosts": {"net-good": {"address": lab.address("net-good")}},
+            },
         },
         "hosts": {
-            "net-tarpit": {"address": lab.address("net-tarpit"), "timeout": TARPIT_LIMIT,
-                           "network": tarpit},
-            "modality": {"address": lab.address("net-weak"), "tags": ["fragile"],
-                         "network": {"ports": [21, 23, 80, 6379]}},
+            "net-tarpit": {
+                "address": lab.address("net-tarpit"),
+                "timeout": TARPIT_LIMIT,
+                "network": tarpit,
+            },
+            "modality": {
+                "address": lab.address("net-weak"),
+                "tags": ["fragile"],
+                "network": {"ports": [21, 23, 80, 6379]},
+            },
         },
-    }  # fmt: skip
+    }
 
 
 @dataclass
@@ -135,8 +162,9 @@ def netlab(tmp_path_factory) -> Iterator[NetLab]:
 @pytest.fixture(scope="module")
 def scan(netlab):
     out = netlab.workdir / "results.json"
-    proc = netlab.hygie("scan", "-i", str(netlab.workdir / "inventory.yaml"), "-p", "network",
-                        "-o", str(out), "-q")  # fmt: skip
+    proc = netlab.hygie(
+        "scan", "-i", str(netlab.workdir / "inventory.yaml"), "-p", "network", "-o", str(out), "-q"
+    )
     assert out.exists(), proc.stderr[-3000:]
     return proc, load_results(out)
 
@@ -173,13 +201,15 @@ def test_findings_name_the_services(scan):
     _, hosts = scan
     messages = {r["check_id"]: r["message"] for r in hosts["net-weak"]["results"]}
     assert "23/tcp telnet" in messages["net_telnet_exposed"]
-    assert "21/tcp ftp" in messages["net_ftp_cleartext"] and "vsftpd" in messages[
-        "net_ftp_cleartext"]  # fmt: skip
+    assert (
+        "21/tcp ftp" in messages["net_ftp_cleartext"] and "vsftpd" in messages["net_ftp_cleartext"]
+    )
     assert "6379/tcp redis" in messages["net_database_exposed"]
     assert "5900/tcp vnc" in messages["net_vnc_no_auth"]
     assert "password field" in messages["net_http_login_cleartext"]
-    assert "2200/tcp" in messages["net_ssh_terrapin"] and "22/tcp" not in messages[
-        "net_ssh_terrapin"]  # fmt: skip
+    assert (
+        "2200/tcp" in messages["net_ssh_terrapin"] and "22/tcp" not in messages["net_ssh_terrapin"]
+    )
     assert "22/tcp: password" in messages["net_ssh_password_auth"]
     assert "3des-cbc" in messages["net_ssh_weak_ciphers"]
     assert "ssh-rsa" in messages["net_ssh_weak_host_key_algorithms"]
@@ -190,8 +220,9 @@ def test_good_host_has_no_finding(scan):
     _, hosts = scan
     good = hosts["net-good"]
     assert good["error"] is None
-    flagged = {r["check_id"]: r["message"] for r in good["results"]
-               if r["status"] in ("fail", "error")}  # fmt: skip
+    flagged = {
+        r["check_id"]: r["message"] for r in good["results"] if r["status"] in ("fail", "error")
+    }
     assert not flagged, flagged
     got = statuses(good)
     network_checks = PLANTED["net-weak"] | NOT_PLANTED
@@ -210,8 +241,15 @@ def test_raw_nmap_xml_is_the_evidence(scan, netlab):
     assert all(a == netlab.lab.address("net-weak") for r in record["runs"] for a in r["argv"][-1:])
     services = parse_nmap_services(raw)
     assert {p.label for p in services.open_ports} >= {
-        "21/tcp", "22/tcp", "23/tcp", "80/tcp", "2200/tcp", "5900/tcp", "6379/tcp", "161/udp"
-    }  # fmt: skip
+        "21/tcp",
+        "22/tcp",
+        "23/tcp",
+        "80/tcp",
+        "2200/tcp",
+        "5900/tcp",
+        "6379/tcp",
+        "161/udp",
+    }
 
 
 def test_fragile_host_gets_safe_mode(scan, netlab):

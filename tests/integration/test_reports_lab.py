@@ -27,18 +27,35 @@ def reports(lab_fleet):
     work = lab_fleet.workdir / "reports"
     work.mkdir(exist_ok=True)
     scan = lab_fleet.hygie(
-        "scan", "-i", str(lab_fleet.inventory), "-q",
-        "--known-hosts", str(lab_fleet.lab.known_hosts_path), "--ssh-config", "/dev/null",
-        "--report", "json", "--report-output", str(work / "report.json"),
-    )  # fmt: skip
+        "scan",
+        "-i",
+        str(lab_fleet.inventory),
+        "-q",
+        "--known-hosts",
+        str(lab_fleet.lab.known_hosts_path),
+        "--ssh-config",
+        "/dev/null",
+        "--report",
+        "json",
+        "--report-output",
+        str(work / "report.json"),
+    )
     assert scan.returncode == 2, scan.stderr[-3000:]  # some lab hosts cannot be assessed
     out = {"json": work / "report.json"}
     for fmt in FORMATS:
         out[fmt] = work / f"report.{fmt}"
         proc = lab_fleet.hygie(
-            "report", "latest", "--format", fmt, "--lang", "fr" if fmt == "md" else "en",
-            "--waivers", str(HERE / "waivers.yaml"), "-o", str(out[fmt]),
-        )  # fmt: skip
+            "report",
+            "latest",
+            "--format",
+            fmt,
+            "--lang",
+            "fr" if fmt == "md" else "en",
+            "--waivers",
+            str(HERE / "waivers.yaml"),
+            "-o",
+            str(out[fmt]),
+        )
         assert proc.returncode == 0, (fmt, proc.stderr[-3000:])
     return out
 

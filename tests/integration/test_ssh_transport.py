@@ -11,8 +11,7 @@ pytestmark = pytest.mark.lab
 
 def scan(lab_fleet, name: str, *args: str) -> tuple[int, dict, str]:
     out = lab_fleet.workdir / f"{name}.json"
-    proc = lab_fleet.hygie("scan", *args, "-p", "nist-800-63b", "--no-store", "-o", str(out),
-                           "-q")  # fmt: skip
+    proc = lab_fleet.hygie("scan", *args, "-p", "nist-800-63b", "--no-store", "-o", str(out), "-q")
     hosts = load_results(out) if out.exists() else {}
     return proc.returncode, hosts, proc.stderr
 
@@ -28,8 +27,16 @@ def test_ssh_config_alias_and_proxy_jump(lab_fleet):
         f"  IdentityFile {lab.private_key_path}\n  ProxyJump {jump}\n"
     )
     before = lab.sshd_log("weak-patch").count(f"Connection from {jump}")
-    _, hosts, err = scan(lab_fleet, "jump", "pacs-archive", "--become", "--ssh-config",
-                          str(config), "--known-hosts", str(lab.known_hosts_path))  # fmt: skip
+    _, hosts, err = scan(
+        lab_fleet,
+        "jump",
+        "pacs-archive",
+        "--become",
+        "--ssh-config",
+        str(config),
+        "--known-hosts",
+        str(lab.known_hosts_path),
+    )
     host = hosts["pacs-archive"]
     assert host["error"] is None, err
     assert host["uid"] == 0 and host["connections"] == 2 and host["execs"] == 1
@@ -40,9 +47,17 @@ def test_unknown_host_key_is_refused_by_default(lab_fleet):
     lab = lab_fleet.lab
     empty = lab_fleet.workdir / "empty_known_hosts"
     empty.write_text("")
-    rc, hosts, _ = scan(lab_fleet, "strict", f"{lab.user}@{lab.address('hardened')}",
-                        "-k", str(lab.private_key_path), "--known-hosts", str(empty),
-                        "--ssh-config", "/dev/null")  # fmt: skip
+    rc, hosts, _ = scan(
+        lab_fleet,
+        "strict",
+        f"{lab.user}@{lab.address('hardened')}",
+        "-k",
+        str(lab.private_key_path),
+        "--known-hosts",
+        str(empty),
+        "--ssh-config",
+        "/dev/null",
+    )
     (host,) = hosts.values()
     assert rc == 2 and host["error_category"] == "host-key" and "unknown host key" in host["error"]
     assert "SHA256:" in host["error"] and empty.read_text() == ""
@@ -51,8 +66,16 @@ def test_unknown_host_key_is_refused_by_default(lab_fleet):
 def test_trust_on_first_use_records_the_key_then_verifies_it(lab_fleet):
     lab = lab_fleet.lab
     known = lab_fleet.workdir / "tofu_known_hosts"
-    args = [f"{lab.user}@{lab.address('hardened')}", "-k", str(lab.private_key_path),
-            "--known-hosts", str(known), "--ssh-config", "/dev/null", "--become"]  # fmt: skip
+    args = [
+        f"{lab.user}@{lab.address('hardened')}",
+        "-k",
+        str(lab.private_key_path),
+        "--known-hosts",
+        str(known),
+        "--ssh-config",
+        "/dev/null",
+        "--become",
+    ]
     _, hosts, _ = scan(lab_fleet, "tofu1", *args, "--trust-on-first-use")
     assert next(iter(hosts.values()))["error"] is None
     assert lab.address("hardened") in known.read_text()
@@ -63,18 +86,29 @@ def test_trust_on_first_use_records_the_key_then_verifies_it(lab_fleet):
 def test_changed_host_key_is_refused_even_with_trust_on_first_use(lab_fleet):
     lab = lab_fleet.lab
     theirs = next(
-        line for line in lab.known_hosts_path.read_text().splitlines()
+        line
+        for line in lab.known_hosts_path.read_text().splitlines()
         if line.startswith(lab.address("weak-ssh") + " ") and "ssh-ed25519" in line
-    )  # fmt: skip
+    )
     wrong = next(
-        line.split()[-1] for line in lab.known_hosts_path.read_text().splitlines()
+        line.split()[-1]
+        for line in lab.known_hosts_path.read_text().splitlines()
         if line.startswith(lab.address("hardened") + " ") and "ssh-ed25519" in line
-    )  # fmt: skip
+    )
     forged = lab_fleet.workdir / "forged_known_hosts"
     forged.write_text(" ".join([*theirs.split()[:2], wrong]) + "\n")
-    _, hosts, _ = scan(lab_fleet, "mitm", f"{lab.user}@{lab.address('weak-ssh')}",
-                       "-k", str(lab.private_key_path), "--known-hosts", str(forged),
-                       "--ssh-config", "/dev/null", "--trust-on-first-use")  # fmt: skip
+    _, hosts, _ = scan(
+        lab_fleet,
+        "mitm",
+        f"{lab.user}@{lab.address('weak-ssh')}",
+        "-k",
+        str(lab.private_key_path),
+        "--known-hosts",
+        str(forged),
+        "--ssh-config",
+        "/dev/null",
+        "--trust-on-first-use",
+    )
     error = next(iter(hosts.values()))["error"]
     assert error.startswith("host-key:") and "man-in-the-middle" in error
 
@@ -95,8 +129,15 @@ def test_output_sent_after_the_exit_status_is_still_read(lab_fleet):
     def once(_: int) -> int:
         endpoint = ssh_endpoint(address, None, user=lab.user, keys=(str(lab.private_key_path),))
         deadline = time.monotonic() + 60
-        transport = SshTransport("hardened", endpoint, address, options, connect_timeout=10,
-                                 deadline=deadline, deadline_label="timeout 60s")  # fmt: skip
+        transport = SshTransport(
+            "hardened",
+            endpoint,
+            address,
+            options,
+            connect_timeout=10,
+            deadline=deadline,
+            deadline_label="timeout 60s",
+        )
         try:
             transport.connect()
             result = transport.run("head -c 3000000 /dev/zero", None, 50, 4_000_000)

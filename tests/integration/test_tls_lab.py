@@ -54,15 +54,18 @@ def tls_scan(tmp_path_factory):
         inv = workdir / "inventory.yaml"
         inv.write_text(yaml.safe_dump(inventory(addresses, workdir / "pki" / "ca.pem")))
         policy = workdir / "tls.yaml"
-        policy.write_text(yaml.safe_dump(
-            {"name": "tls-lab", "version": "1", "checks": {c: {} for c in TLS_CHECKS}}
-        ))  # fmt: skip
+        policy.write_text(
+            yaml.safe_dump(
+                {"name": "tls-lab", "version": "1", "checks": {c: {} for c in TLS_CHECKS}}
+            )
+        )
         env = lab_env(workdir)
         out = workdir / "results.json"
         proc = lab.run_in_scanner(
             [*HYGIE, "scan", "-i", str(inv), "-p", str(policy), "-o", str(out)],
-            timeout=240, env=env,
-        )  # fmt: skip
+            timeout=240,
+            env=env,
+        )
         assert out.exists(), proc.stderr[-3000:]
         yield proc, load_results(out), workdir
 
@@ -91,8 +94,9 @@ def test_weak_host_checks_without_a_planted_weakness_pass(tls_scan):
 
 def test_good_endpoints_have_no_finding(tls_scan):
     _, hosts, _ = tls_scan
-    flagged = {c: r["message"] for c, r in by_check(hosts["tls-good"]).items()
-               if r["status"] != "pass"}  # fmt: skip
+    flagged = {
+        c: r["message"] for c, r in by_check(hosts["tls-good"]).items() if r["status"] != "pass"
+    }
     assert not flagged, flagged
 
 

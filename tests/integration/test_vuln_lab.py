@@ -34,8 +34,13 @@ ROOT = Path(__file__).parent.parent
 FEEDS = ROOT / "fixtures" / "feeds"
 KEV = ROOT.parent.parent / "shared" / "data" / "cisa-kev" / "known_exploited_vulnerabilities.json"
 FIXED_SSH = "1:9.2p1-2+deb12u3"  # DSA-5724-1, checked in openssh's Debian changelog
-CHECKS = ("vuln_feed_age", "vuln_fixable_packages", "vuln_known_exploited",
-          "vuln_unfixed_packages", "vuln_running_kernel")  # fmt: skip
+CHECKS = (
+    "vuln_feed_age",
+    "vuln_fixable_packages",
+    "vuln_known_exploited",
+    "vuln_unfixed_packages",
+    "vuln_running_kernel",
+)
 
 
 def dpkg_status(versions: dict[str, str], extra: str = "") -> str:
@@ -53,17 +58,22 @@ def dpkg_status(versions: dict[str, str], extra: str = "") -> str:
 
 
 def kernel_stanza() -> str:
-    return "\n".join([
-        f"Package: linux-image-{os.uname().release}", "Status: install ok installed",
-        "Priority: optional", "Section: kernel", "Architecture: amd64",
-        "Source: linux-signed-amd64 (6.1.69+1)", "Version: 6.1.69-1",
-        "Description: lab stanza: the running kernel's image package",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"Package: linux-image-{os.uname().release}",
+            "Status: install ok installed",
+            "Priority: optional",
+            "Section: kernel",
+            "Architecture: amd64",
+            "Source: linux-signed-amd64 (6.1.69+1)",
+            "Version: 6.1.69-1",
+            "Description: lab stanza: the running kernel's image package",
+        ]
+    )
 
 
 def hosts() -> list[LabHost]:
-    old = dpkg_status({"glibc": "2.36-9+deb12u1", "openssh": "1:9.2p1-2+deb12u2"},
-                      kernel_stanza())  # fmt: skip
+    old = dpkg_status({"glibc": "2.36-9+deb12u1", "openssh": "1:9.2p1-2+deb12u2"}, kernel_stanza())
     return [
         LabHost("old", files={"/var/lib/dpkg/status": old}),
         LabHost("patched"),
@@ -84,24 +94,52 @@ def vuln_lab(tmp_path_factory):
         def hygie(*args: str) -> subprocess.CompletedProcess:
             return lab.run_in_scanner([*HYGIE, *args], timeout=120, env=env)
 
-        imported = hygie("feeds", "import", str(FEEDS / "osv-debian12"), str(KEV),
-                         str(FEEDS / "epss_scores-sample.csv.gz"))  # fmt: skip
+        imported = hygie(
+            "feeds",
+            "import",
+            str(FEEDS / "osv-debian12"),
+            str(KEV),
+            str(FEEDS / "epss_scores-sample.csv.gz"),
+        )
         assert imported.returncode == 0, imported.stderr
         inventory = workdir / "inventory.yaml"
-        inventory.write_text(yaml.safe_dump({
-            "defaults": {"user": lab.user, "key": str(lab.private_key_path), "become": "sudo"},
-            "hosts": {h.name: {"address": lab.address(h.name)} for h in lab.hosts},
-        }))  # fmt: skip
+        inventory.write_text(
+            yaml.safe_dump(
+                {
+                    "defaults": {
+                        "user": lab.user,
+                        "key": str(lab.private_key_path),
+                        "become": "sudo",
+                    },
+                    "hosts": {h.name: {"address": lab.address(h.name)} for h in lab.hosts},
+                }
+            )
+        )
         policy = workdir / "vulns.yaml"
-        policy.write_text(yaml.safe_dump({"name": "vulns", "version": "1",
-                                          "checks": {c: {} for c in CHECKS}}))  # fmt: skip
+        policy.write_text(
+            yaml.safe_dump({"name": "vulns", "version": "1", "checks": {c: {} for c in CHECKS}})
+        )
         out = workdir / "results.json"
         scan = hygie(
-            "scan", "-i", str(inventory), "-p", str(policy), "-o", str(out),
-            "--known-hosts", str(lab.known_hosts_path), "--ssh-config", "/dev/null",
-        )  # fmt: skip
-        yield {"scan": scan, "results": json.loads(out.read_text()), "hygie": hygie,
-               "db": workdir / "hygie.db", "workdir": workdir}  # fmt: skip
+            "scan",
+            "-i",
+            str(inventory),
+            "-p",
+            str(policy),
+            "-o",
+            str(out),
+            "--known-hosts",
+            str(lab.known_hosts_path),
+            "--ssh-config",
+            "/dev/null",
+        )
+        yield {
+            "scan": scan,
+            "results": json.loads(out.read_text()),
+            "hygie": hygie,
+            "db": workdir / "hygie.db",
+            "workdir": workdir,
+        }
 
 
 def results(lab: dict, host: str) -> dict[str, dict]:
@@ -137,35 +175,48 @@ def test_old_host_every_planted_vulnerability_exactly(vuln_lab):
     assert {b["installed"] for b in libc["packages"]} == {"2.36-9+deb12u1"}
     looney = next(v for v in libc["vulnerabilities"] if v["id"] == "CVE-2023-4911")
     assert looney["advisories"] == ["DEBIAN-CVE-2023-4911", "DSA-5514-1"]
-    assert looney["kev"] == {"date_added": "2023-11-21", "due_date": "2023-12-12",
-                             "known_ransomware_campaign_use": "Unknown"}  # fmt: skip
+    assert looney["kev"] == {
+        "date_added": "2023-11-21",
+        "due_date": "2023-12-12",
+        "known_ransomware_campaign_use": "Unknown",
+    }
     assert looney["epss"] == {"score": 0.78712, "percentile": 0.99003}
     ssh = by_name["openssh-server"]
     assert (ssh["version"], ssh["fixed"], ssh["cves"]) == (
-        "1:9.2p1-2+deb12u2", "1:9.2p1-2+deb12u3", ["CVE-2024-6387"]
-    )  # fmt: skip
-    assert ssh["kev"] == [] and ssh["epss"] == {"cve": "CVE-2024-6387", "score": 0.42168,
-                                                "percentile": 0.97364}  # fmt: skip
+        "1:9.2p1-2+deb12u2",
+        "1:9.2p1-2+deb12u3",
+        ["CVE-2024-6387"],
+    )
+    assert ssh["kev"] == [] and ssh["epss"] == {
+        "cve": "CVE-2024-6387",
+        "score": 0.42168,
+        "percentile": 0.97364,
+    }
     kernel = doc["kernel"]
     assert (kernel["version"], kernel["fixed"], kernel["cves"]) == (
-        "6.1.69-1", "6.1.76-1", ["CVE-2024-1086"]
-    )  # fmt: skip
+        "6.1.69-1",
+        "6.1.76-1",
+        ["CVE-2024-1086"],
+    )
     assert kernel["kev"][0]["cve"] == "CVE-2024-1086"
 
     checks = results(vuln_lab, "old")
     assert {c: checks[c]["status"] for c in CHECKS} == {
-        "vuln_feed_age": "fail", "vuln_fixable_packages": "fail",
-        "vuln_known_exploited": "fail", "vuln_unfixed_packages": "pass",
+        "vuln_feed_age": "fail",
+        "vuln_fixable_packages": "fail",
+        "vuln_known_exploited": "fail",
+        "vuln_unfixed_packages": "pass",
         "vuln_running_kernel": "fail",
-    }  # fmt: skip
+    }
     assert "1. update glibc" in checks["vuln_fixable_packages"]["message"]
     assert "2 actively exploited CVEs" in checks["vuln_known_exploited"]["message"]
 
 
 def test_patched_host_reports_no_patched_package(vuln_lab):
     doc = report(vuln_lab, "patched")
-    fixable = [(s["source"], v["id"]) for s in doc["sources"] for v in s["vulnerabilities"]
-               if v["fixed"]]  # fmt: skip
+    fixable = [
+        (s["source"], v["id"]) for s in doc["sources"] for v in s["vulnerabilities"] if v["fixed"]
+    ]
     assert fixable == []
     assert {v["id"] for s in doc["sources"] for v in s["vulnerabilities"]} == {"CVE-2010-4756"}
     checks = results(vuln_lab, "patched")
@@ -192,13 +243,24 @@ def test_old_feed_makes_the_scan_say_so(vuln_lab):
 
 def test_offline_reevaluation_with_a_wider_limit_rederives(vuln_lab):
     fresh = vuln_lab["workdir"] / "fresh.yaml"
-    fresh.write_text(yaml.safe_dump({"name": "fresh", "version": "1", "checks": {
-        c: ({"params": {"max_age_days": 36500}} if c == "vuln_feed_age" else {}) for c in CHECKS
-    }}))  # fmt: skip
+    fresh.write_text(
+        yaml.safe_dump(
+            {
+                "name": "fresh",
+                "version": "1",
+                "checks": {
+                    c: ({"params": {"max_age_days": 36500}} if c == "vuln_feed_age" else {})
+                    for c in CHECKS
+                },
+            }
+        )
+    )
     out = vuln_lab["workdir"] / "fresh.json"
     proc = vuln_lab["hygie"]("evaluate", "latest", "-p", str(fresh), "-o", str(out), "-q")
     assert proc.returncode == 1, proc.stderr
-    hosts = {h["name"]: {r["check_id"]: r["status"] for r in h["results"]}
-             for h in json.loads(out.read_text())["hosts"]}  # fmt: skip
+    hosts = {
+        h["name"]: {r["check_id"]: r["status"] for r in h["results"]}
+        for h in json.loads(out.read_text())["hosts"]
+    }
     assert hosts["patched"]["vuln_feed_age"] == "pass"
     assert hosts["old"]["vuln_fixable_packages"] == "fail"

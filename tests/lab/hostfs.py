@@ -362,8 +362,14 @@ def _private_dev() -> list[str]:
     Sharing the real /dev would let a lab daemon (rsyslogd...) replace the machine's
     /dev/log socket; here a syslog daemon started in ``daemons`` gets its own.
     """
-    nodes = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
-             ("urandom", 1, 9), ("tty", 5, 0)]  # fmt: skip
+    nodes = [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
     lines = ["mkdir -p dev", "mount -t tmpfs -o mode=0755,nosuid,size=1m hyl-dev dev"]
     lines += [f"mknod -m 0666 dev/{n} c {major} {minor}" for n, major, minor in nodes]
     lines += [

@@ -50,8 +50,16 @@ MAX_HOSTS = 240  # .10 .. .249; .250+ stay free for unused_address()
 
 _HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _REQUIRED_TOOLS = (
-    "ip", "unshare", "nsenter", "mount", "mknod", "sshd", "ssh", "ssh-keygen", "openssl"
-)  # fmt: skip
+    "ip",
+    "unshare",
+    "nsenter",
+    "mount",
+    "mknod",
+    "sshd",
+    "ssh",
+    "ssh-keygen",
+    "openssl",
+)
 
 
 @dataclass
@@ -358,9 +366,19 @@ class Lab:
         client = self.private_key_path.parent
         client.mkdir(mode=0o700)
         nsutil.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"auditor@hyl-{self.rid}",
-             "-f", str(self.private_key_path)]
-        )  # fmt: skip
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                f"auditor@hyl-{self.rid}",
+                "-f",
+                str(self.private_key_path),
+            ]
+        )
         self._auth_key = self.private_key_path.with_suffix(".pub").read_bytes()
         self._hash = nsutil.run(
             ["openssl", "passwd", "-6", "-stdin"], input_text=self.password + "\n"
@@ -490,12 +508,29 @@ class Lab:
             log = (run.dir / "init.log").open("wb")
             try:
                 run.proc = subprocess.Popen(
-                    [self._ip, "netns", "exec", run.netns,
-                     "unshare", "--mount", "--pid", "--uts", "--fork", "--mount-proc",
-                     "--kill-child", "--propagation", "private", "/bin/sh", "./init.sh"],
-                    cwd=run.dir, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    [
+                        self._ip,
+                        "netns",
+                        "exec",
+                        run.netns,
+                        "unshare",
+                        "--mount",
+                        "--pid",
+                        "--uts",
+                        "--fork",
+                        "--mount-proc",
+                        "--kill-child",
+                        "--propagation",
+                        "private",
+                        "/bin/sh",
+                        "./init.sh",
+                    ],
+                    cwd=run.dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
                     start_new_session=True,
-                )  # fmt: skip
+                )
             finally:
                 log.close()
 

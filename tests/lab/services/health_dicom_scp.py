@@ -38,27 +38,34 @@ def main() -> None:
             out.write(json.dumps({"t": time.time(), "port": args.port, **entry}) + "\n")
 
     ae = AE(ae_title=args.ae_title)
-    for contexts in (VerificationPresentationContexts, AllStoragePresentationContexts,
-                     QueryRetrievePresentationContexts):  # fmt: skip
+    for contexts in (
+        VerificationPresentationContexts,
+        AllStoragePresentationContexts,
+        QueryRetrievePresentationContexts,
+    ):
         for cx in contexts:
             ae.add_supported_context(cx.abstract_syntax)
     if args.mode == "strict":
         ae.require_called_aet = True
         ae.require_calling_aet = args.allow
     handlers = [
-        (evt.EVT_REQUESTED, lambda e: log(event="association",
-                                          calling=e.assoc.requestor.ae_title,
-                                          called=e.assoc.acceptor.ae_title)),
+        (
+            evt.EVT_REQUESTED,
+            lambda e: log(
+                event="association",
+                calling=e.assoc.requestor.ae_title,
+                called=e.assoc.acceptor.ae_title,
+            ),
+        ),
         (evt.EVT_DIMSE_RECV, lambda e: log(event="dimse", message=type(e.message).__name__)),
         (evt.EVT_C_ECHO, lambda e: 0x0000),
-    ]  # fmt: skip
+    ]
     context = None
     if args.tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*args.tls)
     log(event="ready")
-    ae.start_server(("0.0.0.0", args.port), block=True, evt_handlers=handlers,
-                    ssl_context=context)  # fmt: skip
+    ae.start_server(("0.0.0.0", args.port), block=True, evt_handlers=handlers, ssl_context=context)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 BASE = "/fhir"
+FHIR_JSON = "application/fhir+json"
 SMART_CODING = {
     "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
     "code": "SMART-on-FHIR",
@@ -28,9 +29,15 @@ def capability(protected: bool) -> dict:
     rest = {"mode": "server", "resource": [{"type": "Patient"}]}
     if protected:
         rest["security"] = {"service": [{"coding": [SMART_CODING]}]}
-    return {"resourceType": "CapabilityStatement", "status": "active", "kind": "instance",
-            "fhirVersion": "4.0.1", "format": ["json"],
-            "software": {"name": "hygie-lab-fhir", "version": "1.0"}, "rest": [rest]}  # fmt: skip
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "kind": "instance",
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "software": {"name": "hygie-lab-fhir", "version": "1.0"},
+        "rest": [rest],
+    }
 
 
 def smart_configuration(origin: str) -> dict:
@@ -40,6 +47,20 @@ def smart_configuration(origin: str) -> dict:
         "token_endpoint": f"{origin}/auth/token",
         "capabilities": ["launch-ehr", "client-confidential-asymmetric", "context-ehr-patient"],
     }
+
+
+def answer(path: str, protected: bool, origin: str) -> tuple[int, dict, str, dict[str, str]]:
+    """Status, JSON body, content type and extra headers of the reply to a GET of ``path``."""
+    if path == f"{BASE}/metadata":
+        return 200, capability(protected), FHIR_JSON, {}
+    if path == f"{BASE}/.well-known/smart-configuration" and protected:
+        return 200, smart_configuration(origin), "application/json", {}
+    if path == f"{BASE}/Patient" and protected:
+        challenge = {"WWW-Authenticate": 'Bearer realm="lab"'}
+        return 401, {"resourceType": "OperationOutcome"}, FHIR_JSON, challenge
+    if path == f"{BASE}/Patient":
+        return 200, {"resourceType": "Bundle", "type": "searchset", "total": 42}, FHIR_JSON, {}
+    return 404, {"resourceType": "OperationOutcome"}, FHIR_JSON, {}
 
 
 def main() -> None:
@@ -58,30 +79,22 @@ def main() -> None:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            log(event="request", method="GET", path=self.path,
+            log(
+                event="request",
+                method="GET",
+                path=self.path,
                 authorization="Authorization" in self.headers,
-                agent=self.headers.get("User-Agent", ""))  # fmt: skip
-            path = urlsplit(self.path).path
+                agent=self.headers.get("User-Agent", ""),
+            )
             origin = f"https://{self.headers.get('Host', 'localhost')}"
-            if path == f"{BASE}/metadata":
-                self.reply(200, capability(protected))
-            elif path == f"{BASE}/.well-known/smart-configuration" and protected:
-                self.reply(200, smart_configuration(origin), "application/json")
-            elif path == f"{BASE}/Patient" and protected:
-                self.reply(401, {"resourceType": "OperationOutcome"},
-                           extra={"WWW-Authenticate": 'Bearer realm="lab"'})  # fmt: skip
-            elif path == f"{BASE}/Patient":
-                self.reply(200, {"resourceType": "Bundle", "type": "searchset", "total": 42})
-            else:
-                self.reply(404, {"resourceType": "OperationOutcome"})
+            self.reply(*answer(urlsplit(self.path).path, protected, origin))
 
-        def reply(self, status: int, doc: dict, ctype: str = "application/fhir+json",
-                  extra: dict | None = None) -> None:  # fmt: skip
+        def reply(self, status: int, doc: dict, ctype: str, extra: dict[str, str]) -> None:
             body = json.dumps(doc).encode()
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
-            for key, value in (extra or {}).items():
+            for key, value in extra.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(body)

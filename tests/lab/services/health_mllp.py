@@ -49,8 +49,7 @@ def main() -> None:
             tls = tls if context is None or tls != "none" else f"failed: {exc}"
         finally:
             conn.close()
-        log(event="connection", bytes=len(data), hl7=MLLP_START in data or b"MSH|" in data,
-            tls=tls)  # fmt: skip
+        log(event="connection", bytes=len(data), hl7=MLLP_START in data or b"MSH|" in data, tls=tls)
 
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -28,10 +28,13 @@ TARPIT_PORT = 8443
 ETC = "/etc/hygie-tls"
 
 MOZILLA_INTERMEDIATE = (
-    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-)  # fmt: skip
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+)
 NGINX_GOOD = f"""\
 worker_processes 1;
 pid /run/hygie-tls-nginx.pid;
@@ -68,13 +71,20 @@ def make_pki(workdir: Path) -> dict[str, bytes]:
     good = make_server_cert(workdir, ca, GOOD_NAME)
     weak = make_bad_cert(workdir)
     dh = workdir / "dh1024.pem"
-    subprocess.run(["openssl", "dhparam", "-out", str(dh), "1024"], check=True,
-                   capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        ["openssl", "dhparam", "-out", str(dh), "1024"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return {
-        "ca.pem": ca[0].read_bytes(), "good.pem": good[0].read_bytes(),
-        "good.key": good[1].read_bytes(), "weak.pem": weak[0].read_bytes(),
-        "weak.key": weak[1].read_bytes(), "dh1024.pem": dh.read_bytes(),
-    }  # fmt: skip
+        "ca.pem": ca[0].read_bytes(),
+        "good.pem": good[0].read_bytes(),
+        "good.key": good[1].read_bytes(),
+        "weak.pem": weak[0].read_bytes(),
+        "weak.key": weak[1].read_bytes(),
+        "dh1024.pem": dh.read_bytes(),
+    }
 
 
 def tls_hosts(pki: dict[str, bytes]) -> list[LabHost]:
@@ -84,9 +94,11 @@ def tls_hosts(pki: dict[str, bytes]) -> list[LabHost]:
         "tls-good",
         files={**files, f"{ETC}/nginx.conf": NGINX_GOOD},
         modes={f"{ETC}/good.key": "0600 root:root"},
-        daemons=[f"nginx -c {ETC}/nginx.conf",
-                 f"{py} {SERVICES}/tls_smtp.py 587 {ETC}/good.pem {ETC}/good.key {GOOD_NAME}"],
-    )  # fmt: skip
+        daemons=[
+            f"nginx -c {ETC}/nginx.conf",
+            f"{py} {SERVICES}/tls_smtp.py 587 {ETC}/good.pem {ETC}/good.key {GOOD_NAME}",
+        ],
+    )
     weak = LabHost("tls-weak", files=files, daemons=[WEAK_SERVER])
     tarpit = LabHost("tls-tarpit", daemons=[f"{py} {SERVICES}/tls_tarpit.py {TARPIT_PORT}"])
     return [good, weak, tarpit]
@@ -95,15 +107,34 @@ def tls_hosts(pki: dict[str, bytes]) -> list[LabHost]:
 def inventory(addresses: dict[str, str], ca_bundle: Path) -> dict:
     """Network-only targets (``transport: none``): the TLS audit needs no login."""
     hosts = {
-        "tls-good": {"address": addresses["tls-good"], "network": {
-            "tls_hostname": GOOD_NAME, "ca_bundle": str(ca_bundle),
-            "tls_ports": [443, {"port": 587, "starttls": "smtp"}]}},
-        "tls-weak": {"address": addresses["tls-weak"], "network": {
-            "tls_hostname": WEAK_NAME, "tls_ports": [443], "tls_connections": 1,
-            "version_timeout": 10}},  # one connection at a time: nmap's -sV waits on it
-        "tls-tarpit": {"address": addresses["tls-tarpit"], "network": {
-            "tls_ports": [TARPIT_PORT], "tls_timeout": 2, "tls_endpoint_timeout": 10,
-            "version_timeout": 5}},
-    }  # fmt: skip
-    return {"defaults": {"transport": "none", "timeout": 60},
-            "groups": {"tls": {"vars": {"tags": ["lab"]}, "hosts": hosts}}}  # fmt: skip
+        "tls-good": {
+            "address": addresses["tls-good"],
+            "network": {
+                "tls_hostname": GOOD_NAME,
+                "ca_bundle": str(ca_bundle),
+                "tls_ports": [443, {"port": 587, "starttls": "smtp"}],
+            },
+        },
+        "tls-weak": {
+            "address": addresses["tls-weak"],
+            "network": {
+                "tls_hostname": WEAK_NAME,
+                "tls_ports": [443],
+                "tls_connections": 1,  # one connection at a time: nmap's -sV waits on it
+                "version_timeout": 10,
+            },
+        },
+        "tls-tarpit": {
+            "address": addresses["tls-tarpit"],
+            "network": {
+                "tls_ports": [TARPIT_PORT],
+                "tls_timeout": 2,
+                "tls_endpoint_timeout": 10,
+                "version_timeout": 5,
+            },
+        },
+    }
+    return {
+        "defaults": {"transport": "none", "timeout": 60},
+        "groups": {"tls": {"vars": {"tags": ["lab"]}, "hosts": hosts}},
+    }

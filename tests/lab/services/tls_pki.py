@@ -15,12 +15,46 @@ def _openssl(*args: str | Path) -> None:
 def make_ca(directory: Path) -> tuple[Path, Path]:
     """``ca.pem``, ``ca.key``: a 30-day RSA-2048 root."""
     cert, key = directory / "ca.pem", directory / "ca.key"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-             "-days", "30", "-sha256", "-subj", "/CN=hygie lab CA",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-addext", "subjectKeyIdentifier=hash")  # fmt: skip
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-days",
+        "30",
+        "-sha256",
+        "-subj",
+        "/CN=hygie lab CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext",
+        "subjectKeyIdentifier=hash",
+    )
     return cert, key
+
+
+def _new_request(key: Path, csr: Path, name: str, bits: int) -> None:
+    """A new unencrypted RSA key of ``bits`` and a certificate request for CN ``name``."""
+    _openssl(
+        "req",
+        "-new",
+        "-newkey",
+        f"rsa:{bits}",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        csr,
+        "-subj",
+        f"/CN={name}",
+    )
 
 
 def make_server_cert(directory: Path, ca: tuple[Path, Path], name: str) -> tuple[Path, Path]:
@@ -32,10 +66,25 @@ def make_server_cert(directory: Path, ca: tuple[Path, Path], name: str) -> tuple
         "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
         "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n"
     )
-    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-             "-subj", f"/CN={name}")  # fmt: skip
-    _openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
-             "-out", cert, "-days", "90", "-sha256", "-extfile", ext)  # fmt: skip
+    _new_request(key, csr, name, 2048)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca[0],
+        "-CAkey",
+        ca[1],
+        "-CAcreateserial",
+        "-out",
+        cert,
+        "-days",
+        "90",
+        "-sha256",
+        "-extfile",
+        ext,
+    )
     return cert, key
 
 
@@ -53,9 +102,25 @@ def make_bad_cert(directory: Path, name: str = "legacy-device") -> tuple[Path, P
         "[anything]\ncommonName = supplied\n"
     )
     cert, key, csr = (directory / f"{name}.{ext}" for ext in ("pem", "key", "csr"))
-    _openssl("req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", key, "-out", csr,
-             "-subj", f"/CN={name}")  # fmt: skip
-    _openssl("ca", "-batch", "-selfsign", "-config", config, "-keyfile", key, "-in", csr,
-             "-out", cert, "-startdate", "20200101000000Z", "-enddate", "20211231000000Z",
-             "-md", "sha1", "-notext")  # fmt: skip
+    _new_request(key, csr, name, 1024)
+    _openssl(
+        "ca",
+        "-batch",
+        "-selfsign",
+        "-config",
+        config,
+        "-keyfile",
+        key,
+        "-in",
+        csr,
+        "-out",
+        cert,
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20211231000000Z",
+        "-md",
+        "sha1",
+        "-notext",
+    )
     return cert, key
