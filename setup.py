@@ -12,8 +12,15 @@ ROOTS = {
     "hygie.reports": "reports",
 }
 #: folders that hold only data or caches, never code
-SKIP = ("__pycache__", "*.__pycache__", "data.*", "templates*", "locales*", "schema*",
-        "frameworks*")  # fmt: skip
+SKIP = (
+    "__pycache__",
+    "*.__pycache__",
+    "data.*",
+    "templates*",
+    "locales*",
+    "schema*",
+    "frameworks*",
+)
 
 packages = []
 for name, folder in ROOTS.items():

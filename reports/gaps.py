@@ -391,7 +391,9 @@ def artifacts(scan: Scan) -> tuple[Artifact, ...]:
     and the envelope."""
     files = [Artifact(p, sha, "application/octet-stream") for p, sha in fact_digests(scan)]
     if scan.seal is not None:
-        for path, sha in ((RESULTS, scan.seal.results_sha256),
-                          (ENVELOPE, scan.seal.envelope_sha256)):  # fmt: skip
+        for path, sha in (
+            (RESULTS, scan.seal.results_sha256),
+            (ENVELOPE, scan.seal.envelope_sha256),
+        ):
             files.append(Artifact(path, sha, MEDIA_TYPES[path]))
     return tuple(files)

@@ -219,18 +219,28 @@ class Report:
         for host in self.hosts:
             findings = []
             for f in host.findings:
-                checks.setdefault(f.check_id, {
-                    "title": f.title, "rationale": f.rationale, "remediation": f.remediation,
-                    "references": {k: list(v) for k, v in f.references.items()},
-                })  # fmt: skip
+                checks.setdefault(
+                    f.check_id,
+                    {
+                        "title": f.title,
+                        "rationale": f.rationale,
+                        "remediation": f.remediation,
+                        "references": {k: list(v) for k, v in f.references.items()},
+                    },
+                )
                 for excerpt in f.facts:
                     facts.setdefault(excerpt.sha256, _plain(excerpt))
-                findings.append({
-                    "check_id": f.check_id, "status": f.status, "severity": f.severity,
-                    "message": f.message, "evidence": list(f.evidence),
-                    "facts": [x.sha256 for x in f.facts],
-                    "waiver": _plain(f.waiver),
-                })  # fmt: skip
+                findings.append(
+                    {
+                        "check_id": f.check_id,
+                        "status": f.status,
+                        "severity": f.severity,
+                        "message": f.message,
+                        "evidence": list(f.evidence),
+                        "facts": [x.sha256 for x in f.facts],
+                        "waiver": _plain(f.waiver),
+                    }
+                )
             hosts.append(_plain(dataclasses.replace(host, findings=())) | {"findings": findings})
         body = _plain(dataclasses.replace(self, hosts=(), artifacts=()))
         del body["artifacts"]  # in the OSCAL back-matter; here one per fact is too many

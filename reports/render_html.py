@@ -184,17 +184,21 @@ def build_view(report: Report) -> View:
             listed.append((variant.anchor, f))
         worst = next((f.severity for f in host.findings if f.status == "fail"), None)
         rows.append(HostRow(anchor, host, worst, len(listed), finding_links(listed)))
-    rows.sort(key=lambda r: (-_SEVERITY_RANK.get(r.worst, 0), -r.host.counts.get("fail", 0),
-                             -r.host.counts.get("error", 0), r.host.name))  # fmt: skip
+    rows.sort(
+        key=lambda r: (
+            -_SEVERITY_RANK.get(r.worst, 0),
+            -r.host.counts.get("fail", 0),
+            -r.host.counts.get("error", 0),
+            r.host.name,
+        )
+    )
     rows, shared = share_lists(rows)
     for view in checks.values():
-        view.variants.sort(key=lambda v: (FINDING_STATUSES.index(v.finding.status),
-                                          -len(v.hosts)))  # fmt: skip
+        view.variants.sort(key=lambda v: (FINDING_STATUSES.index(v.finding.status), -len(v.hosts)))
     ordered = sorted(checks.values(), key=check_order)
     controls = {
-        (c.framework, c.control_id): control_view(c)
-        for f in report.frameworks for c in f.controls
-    }  # fmt: skip
+        (c.framework, c.control_id): control_view(c) for f in report.frameworks for c in f.controls
+    }
     return View(
         checks={c.check_id: c for c in ordered},
         hosts=rows,
@@ -245,10 +249,12 @@ def finding_links(listed: list[tuple[str, Finding]]) -> Markup:
     for anchor, f in listed:
         link = f'<a href="#{anchor}">{escape(_clean(f.check_id))}</a>'
         groups.setdefault((f.severity, f.status), []).append(link)
-    return Markup("".join(
-        f'<li class="sev-{escape(sev)} stat-{escape(status)}">{", ".join(links)}'
-        for (sev, status), links in groups.items()
-    ))  # fmt: skip
+    return Markup(
+        "".join(
+            f'<li class="sev-{escape(sev)} stat-{escape(status)}">{", ".join(links)}'
+            for (sev, status), links in groups.items()
+        )
+    )
 
 
 def check_order(c: CheckView) -> tuple:
@@ -259,8 +265,9 @@ def check_order(c: CheckView) -> tuple:
 
 def severity_bars(counts: dict[str, int]) -> list[Bar]:
     top = max(counts.values(), default=0) or 1
-    return [Bar(s, counts.get(s, 0), f"sev-{s}", 0, 100 * counts.get(s, 0) / top)
-            for s in SEVERITIES]  # fmt: skip
+    return [
+        Bar(s, counts.get(s, 0), f"sev-{s}", 0, 100 * counts.get(s, 0) / top) for s in SEVERITIES
+    ]
 
 
 def state_bars(counts: dict[str, int]) -> list[Bar]:
@@ -354,10 +361,17 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(
-        states=STATES, statuses=FINDING_STATUSES, severities=SEVERITIES, not_passing=NOT_PASSING,
-        severity_bars=severity_bars, state_bars=state_bars,
-        slug=slug, timestamp=timestamp, max_listed=MAX_LISTED, max_sample=MAX_SAMPLE,
-    )  # fmt: skip
+        states=STATES,
+        statuses=FINDING_STATUSES,
+        severities=SEVERITIES,
+        not_passing=NOT_PASSING,
+        severity_bars=severity_bars,
+        state_bars=state_bars,
+        slug=slug,
+        timestamp=timestamp,
+        max_listed=MAX_LISTED,
+        max_sample=MAX_SAMPLE,
+    )
     return env
 
 

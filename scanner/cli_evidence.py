@@ -49,13 +49,16 @@ from hygie.store import Store, StoreError
 EXIT_TAMPERED = 4
 
 passphrase_option = click.option(
-    "--ask-passphrase", is_flag=True,
+    "--ask-passphrase",
+    is_flag=True,
     help=f"Prompt for the signing key's passphrase (else ${PASSPHRASE_ENV}).",
-)  # fmt: skip
+)
 _db_option = click.option(
-    "--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help=f"SQLite store (default {default_path()}, or $HYGIE_DB).",
-)  # fmt: skip
+)
 
 
 def _passphrase(ask: bool, confirm: bool = False) -> bytes | None:
@@ -94,7 +97,7 @@ def keys() -> None:
     "~/.config/hygie/signing.key); the public key goes beside it (.pub).",
 )
 @passphrase_option
-def keys_generate(path, ask_passphrase) -> None:  # fmt: skip
+def keys_generate(path, ask_passphrase) -> None:
     """Create an Ed25519 signing key (mode 0600) and its public key; print its fingerprint."""
     path = path or configured_key_path()[0]
     passphrase = _passphrase(ask_passphrase, confirm=True)
@@ -156,7 +159,7 @@ def keys_show(path, ask_passphrase) -> None:
 )
 @_db_option
 @passphrase_option
-def export(scan_ref, output, lang, frameworks, db, ask_passphrase) -> None:  # fmt: skip
+def export(scan_ref, output, lang, frameworks, db, ask_passphrase) -> None:
     """Write a stored scan's evidence bundle: every raw fact, the results, the OSCAL and
     HTML reports, the scan's signed envelope, a signed manifest of all of them and the
     public key. Exporting twice gives identical bytes."""
@@ -276,7 +279,7 @@ def _is_bundle_path(target: str) -> bool:
     help="The bundle of the scan stored just before: checks the chain link.",
 )
 @_db_option
-def verify(target, key_files, previous, db) -> None:  # fmt: skip
+def verify(target, key_files, previous, db) -> None:
     """Check evidence offline. TARGET is a bundle (directory or .tar from `hygie export`)
     or a stored scan (id, prefix, `latest`).
 

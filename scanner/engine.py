@@ -244,9 +244,13 @@ def audit_host(
             where = getattr(transport, "where", "local")
             remaining = max(1.0, deadline - time.monotonic())
             collected = collect(
-                transport, shell_specs, privilege, remaining,
-                where=where, deadline_label=f"timeout {target.timeout:g}s",
-            )  # fmt: skip
+                transport,
+                shell_specs,
+                privilege,
+                remaining,
+                where=where,
+                deadline_label=f"timeout {target.timeout:g}s",
+            )
             host.facts |= collected.facts
             host.uid = collected.uid
         host.facts |= probe_facts(target, specs, host.facts, deadline, resolution)
@@ -261,9 +265,13 @@ def audit_host(
             transport.close()
     host.family = host_family(host.facts)
     host.results = evaluate_host(
-        host.name, host.facts, policy, host_error=host.error, privileged=host.uid == 0,
+        host.name,
+        host.facts,
+        policy,
+        host_error=host.error,
+        privileged=host.uid == 0,
         network_only=target.transport == "none",
-    )  # fmt: skip
+    )
     host.finished = time.time()
     return host
 
@@ -317,9 +325,13 @@ def rejudge(scan: Scan, policy: Policy) -> Scan:
         collected = {k: v for k, v in old.facts.items() if v.kind.evidence}
         facts = collected if old.error else collected | derive_facts(collected, specs)
         results = evaluate_host(
-            old.name, facts, policy, host_error=old.error, privileged=old.uid == 0,
+            old.name,
+            facts,
+            policy,
+            host_error=old.error,
+            privileged=old.uid == 0,
             network_only=old.transport == "none",
-        )  # fmt: skip
+        )
         new.hosts.append(replace(old, facts=facts, results=results))
     new.finished = time.time()
     return new

@@ -58,8 +58,11 @@ def evaluate_host(
         else:
             # The check sees only the facts it declares: one that reads another would pass
             # with the full policy and break when selected alone.
-            view = Facts({n: facts[n] for n in meta.facts if n in facts}, privileged=privileged,
-                         parsed=parsed)  # fmt: skip
+            view = Facts(
+                {n: facts[n] for n in meta.facts if n in facts},
+                privileged=privileged,
+                parsed=parsed,
+            )
             verdict = _run_check(meta, view, family, selection.params)
         results.append(
             Result(

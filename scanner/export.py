@@ -380,8 +380,9 @@ def _scan_envelope(
             f"{ENVELOPE}: sha256 {sha256(bundle.files[ENVELOPE])}, the manifest names {named}"
         )
     present = {p: sha256(d) for p, d in bundle.files.items() if p in stmt.subjects}
-    out.problems += [f"{ENVELOPE}: {p}" for p in subject_problems(stmt.subjects, present,
-                                                                 "the bundle")]  # fmt: skip
+    out.problems += [
+        f"{ENVELOPE}: {p}" for p in subject_problems(stmt.subjects, present, "the bundle")
+    ]
     scan_id = (stmt.predicate.get("scan") or {}).get("id")
     if scan_id != (manifest.predicate.get("scan") or {}).get("id"):
         out.problems.append(f"{ENVELOPE}: scan {scan_id}, the manifest names another scan")

@@ -67,9 +67,17 @@ def evidence(lab_fleet) -> Evidence:
     assert made.returncode == 0, made.stderr
     limits = [arg for host in HOSTS for arg in ("--limit", host)]
     scan = ev.hygie(
-        "scan", "-i", str(lab_fleet.inventory), *limits, "-o", str(root / "scan.json"),
-        "--known-hosts", str(lab_fleet.lab.known_hosts_path), "--ssh-config", "/dev/null",
-    )  # fmt: skip
+        "scan",
+        "-i",
+        str(lab_fleet.inventory),
+        *limits,
+        "-o",
+        str(root / "scan.json"),
+        "--known-hosts",
+        str(lab_fleet.lab.known_hosts_path),
+        "--ssh-config",
+        "/dev/null",
+    )
     assert scan.returncode == 1, scan.stderr[-2000:]  # weak-passwd fails its checks
     summary = scan.stdout + scan.stderr
     assert "signed by key" in summary and "evidence chain link 1" in summary
@@ -107,9 +115,13 @@ def test_bundles_verify_offline_from_a_fresh_directory(evidence, tmp_path):
     shutil.copyfile(evidence.public, public)
     for bundle, previous in (("bundle2", "bundle1"), ("bundle2.tar", "bundle1.tar")):
         proc = evidence.hygie(
-            "verify", str(tmp_path / bundle), "--key", str(public),
-            "--previous", str(tmp_path / previous),
-        )  # fmt: skip
+            "verify",
+            str(tmp_path / bundle),
+            "--key",
+            str(public),
+            "--previous",
+            str(tmp_path / previous),
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "bundle: intact" in proc.stdout and "follows scan" in proc.stdout
     third_party = run_snippet(tmp_path / "bundle2", public)
@@ -192,9 +204,11 @@ def test_the_chain_survives_a_restart_and_finds_edits_and_a_deleted_scan(evidenc
     deleted = _edited_store(
         evidence,
         tmp_path / "deleted",
-        *(f"DELETE FROM {table} WHERE {'id' if table == 'scans' else 'scan_id'} = '{first}'"
-          for table in ("results", "facts", "hosts", "envelopes", "scans")),
-    )  # fmt: skip
+        *(
+            f"DELETE FROM {table} WHERE {'id' if table == 'scans' else 'scan_id'} = '{first}'"
+            for table in ("results", "facts", "hosts", "envelopes", "scans")
+        ),
+    )
     broken = deleted.hygie("verify", "latest")
     assert broken.returncode == 4, broken.stdout
     assert f"BROKEN link 2 (scan {second}): the first link has seq 2" in broken.stdout
@@ -202,9 +216,10 @@ def test_the_chain_survives_a_restart_and_finds_edits_and_a_deleted_scan(evidenc
 
 def test_key_and_passphrase_are_in_nothing_hygie_wrote(evidence):
     key_lines = [
-        line for line in evidence.key.read_text().splitlines()
+        line
+        for line in evidence.key.read_text().splitlines()
         if line and not line.startswith("-----")
-    ]  # fmt: skip
+    ]
     secrets = [PASSPHRASE.encode(), *(line.encode() for line in key_lines)]
     written = [p for p in evidence.root.rglob("*") if p.is_file() and p != evidence.key]
     assert any(p.suffix == ".db" for p in written) and any(p.suffix == ".tar" for p in written)

@@ -18,8 +18,13 @@ def nmap_record(
     host = f'<status state="up"/><address addr="{address}" addrtype="ipv4"/>'
     xml = f'<?xml version="1.0"?><nmaprun><host>{host}<ports>{ports_xml}</ports></host></nmaprun>'
     run = {"phase": "discovery", "argv": argv or ["nmap", "-sS", "-p", "T:22", "x"], "xml": xml}
-    doc = {"format": "hygie-nmap/1", "address": address, "privileged": privileged,
-           "safe_mode": safe, "runs": [run]}  # fmt: skip
+    doc = {
+        "format": "hygie-nmap/1",
+        "address": address,
+        "privileged": privileged,
+        "safe_mode": safe,
+        "runs": [run],
+    }
     return json.dumps(doc).encode()
 
 

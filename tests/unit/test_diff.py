@@ -15,12 +15,26 @@ def scan(scan_id: str, rows: dict[tuple[str, str], Status]) -> Scan:
 
 
 def test_diff_classifies_each_change():
-    old = scan("q1", {("a", "c1"): Status.FAIL, ("a", "c2"): Status.FAIL,
-                      ("a", "c3"): Status.PASS, ("a", "c4"): Status.PASS,
-                      ("gone", "c1"): Status.PASS})  # fmt: skip
-    new = scan("q2", {("a", "c1"): Status.PASS, ("a", "c2"): Status.FAIL,
-                      ("a", "c3"): Status.FAIL, ("a", "c4"): Status.ERROR,
-                      ("b", "c1"): Status.FAIL})  # fmt: skip
+    old = scan(
+        "q1",
+        {
+            ("a", "c1"): Status.FAIL,
+            ("a", "c2"): Status.FAIL,
+            ("a", "c3"): Status.PASS,
+            ("a", "c4"): Status.PASS,
+            ("gone", "c1"): Status.PASS,
+        },
+    )
+    new = scan(
+        "q2",
+        {
+            ("a", "c1"): Status.PASS,
+            ("a", "c2"): Status.FAIL,
+            ("a", "c3"): Status.FAIL,
+            ("a", "c4"): Status.ERROR,
+            ("b", "c1"): Status.FAIL,
+        },
+    )
     d = diff_scans(old, new)
     key = lambda rs: [(r.host, r.check_id) for r in rs]  # noqa: E731
     assert key(d.fixed) == [("a", "c1")]

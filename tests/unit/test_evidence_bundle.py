@@ -53,10 +53,17 @@ def test_export_is_deterministic_as_a_directory_and_as_a_tar(exported, keys, tmp
     on_disk = export.read_bundle(exported / "second").files
     assert export.read_bundle(tmp_path / "a.tar").files == on_disk == once.files
     assert set(on_disk) == {
-        "assessment-results.json", "facts/db1/blob", "facts/db1/blob.stderr",
-        "facts/db1/os_release", "manifest.dsse.json", "manifest.json", "report.html",
-        "results.json", "scan.dsse.json", "signing.pub",
-    }  # fmt: skip
+        "assessment-results.json",
+        "facts/db1/blob",
+        "facts/db1/blob.stderr",
+        "facts/db1/os_release",
+        "manifest.dsse.json",
+        "manifest.json",
+        "report.html",
+        "results.json",
+        "scan.dsse.json",
+        "signing.pub",
+    }
     with tarfile.open(tmp_path / "a.tar") as tar:
         assert {(m.uid, m.mtime, m.mode) for m in tar.getmembers()} == {(0, 25, 0o644)}
     with pytest.raises(ExportError, match="exists"):
@@ -118,8 +125,10 @@ def test_a_bundle_that_does_not_follow_the_previous_one_is_named(exported, keys)
         previous=export.read_bundle(exported / "second"),
     ).problems
     assert len(found) == 2
-    assert found[0].startswith(f"chain: scan {FIRST} (seq 1) has prev None, but the previous "
-                               f"bundle's scan {SECOND} (seq 2) has envelope sha256 ")  # fmt: skip
+    assert found[0].startswith(
+        f"chain: scan {FIRST} (seq 1) has prev None, but the previous "
+        f"bundle's scan {SECOND} (seq 2) has envelope sha256 "
+    )
     assert found[1].endswith("expected seq 3")
 
 

@@ -105,8 +105,11 @@ def test_an_edited_result_is_found(chained):
         .fetchone()[0]
     )
     body = json.loads(row) | {"status": "pass"}
-    tamper(chained, "UPDATE results SET status = 'pass', body = ? "
-           "WHERE scan_id = '20261128T000001Z-aaaaaa'", params=(json.dumps(body),))  # fmt: skip
+    tamper(
+        chained,
+        "UPDATE results SET status = 'pass', body = ? WHERE scan_id = '20261128T000001Z-aaaaaa'",
+        params=(json.dumps(body),),
+    )
     found = problems(chained)
     assert [p.split(": sha256")[0] for p in found] == [
         "link 1 (scan 20261128T000001Z-aaaaaa): results.json",
@@ -125,9 +128,14 @@ def test_an_index_column_edited_alone_is_found(chained):
 
 
 def test_a_deleted_middle_scan_breaks_the_chain(chained):
-    tamper(chained, *(f"DELETE FROM {t} WHERE {'id' if t == 'scans' else 'scan_id'} = "
-                      "'20261128T000002Z-aaaaaa'"
-                      for t in ("results", "facts", "hosts", "envelopes", "scans")))  # fmt: skip
+    tamper(
+        chained,
+        *(
+            f"DELETE FROM {t} WHERE {'id' if t == 'scans' else 'scan_id'} = "
+            "'20261128T000002Z-aaaaaa'"
+            for t in ("results", "facts", "hosts", "envelopes", "scans")
+        ),
+    )
     assert problems(chained) == [
         "link 3 (scan 20261128T000003Z-aaaaaa): signed seq 3 follows link 1 (scan "
         "20261128T000001Z-aaaaaa): links are missing or out of order"
@@ -161,16 +169,20 @@ def test_history_resigned_with_another_key_fails_against_the_trusted_key(chained
     scan = store.load("latest")
     first, second = list(store.links())[1:]
     store.close()
-    envelope, seal = seal_scan(scan, results_json(scan), seq=3, prev=first.digest, origin=None,
-                               signer=mallory)  # fmt: skip
+    envelope, seal = seal_scan(
+        scan, results_json(scan), seq=3, prev=first.digest, origin=None, signer=mallory
+    )
     assert second.digest != seal.envelope_sha256
     tamper(
         chained,
         "UPDATE envelopes SET envelope = ?, digest = ?, keyid = ? WHERE seq = 3",
         params=(envelope, seal.envelope_sha256, mallory.keyid),
     )
-    tamper(chained, "INSERT INTO signing_keys VALUES (?, ?)",
-           params=(mallory.keyid, mallory.public.pem))  # fmt: skip
+    tamper(
+        chained,
+        "INSERT INTO signing_keys VALUES (?, ?)",
+        params=(mallory.keyid, mallory.public.pem),
+    )
     store = Store(chained)
     check = walk(store)
     assert check.problems == [] and set(check.signers) == {signer.keyid, mallory.keyid}
@@ -189,8 +201,11 @@ def test_an_edited_envelope_is_found(chained):
     signature = bytearray(base64.b64decode(doc["signatures"][0]["sig"]))
     signature[0] ^= 1
     doc["signatures"][0]["sig"] = base64.b64encode(signature).decode()
-    tamper(chained, "UPDATE envelopes SET envelope = ? WHERE seq = 2",
-           params=(json.dumps(doc).encode(),))  # fmt: skip
+    tamper(
+        chained,
+        "UPDATE envelopes SET envelope = ? WHERE seq = 2",
+        params=(json.dumps(doc).encode(),),
+    )
     found = problems(chained)
     name = "link 2 (scan 20261128T000002Z-aaaaaa)"
     assert f"{name}: signature by key {doc['signatures'][0]['keyid']} does not verify" in found
@@ -230,11 +245,13 @@ def test_a_re_evaluation_is_chained_to_the_scan_it_judged(chained, signer):
     envelope = json.loads(store.envelope(rejudged.id))
     store.close()
     stmt = json.loads(base64.b64decode(envelope["payload"]))
-    assert {s["name"] for s in stmt["subject"]} == {"facts/db1/vulnerable_packages",
-                                                     "results.json"}  # fmt: skip
+    assert {s["name"] for s in stmt["subject"]} == {"facts/db1/vulnerable_packages", "results.json"}
     assert stmt["predicate"]["scan"]["facts_from"]["id"] == judged.id
-    tamper(chained, "UPDATE facts SET stdout = CAST('ID=x' AS BLOB) "
-           "WHERE scan_id = '20261128T000002Z-aaaaaa' AND name = 'os_release'")  # fmt: skip
+    tamper(
+        chained,
+        "UPDATE facts SET stdout = CAST('ID=x' AS BLOB) "
+        "WHERE scan_id = '20261128T000002Z-aaaaaa' AND name = 'os_release'",
+    )
     found = problems(chained)
     assert any(p.startswith("link 2 ") for p in found)
 

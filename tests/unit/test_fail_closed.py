@@ -43,16 +43,27 @@ class Replay:
 
 def _collect(result: ExecResult, privilege: Privilege | None = None) -> TransportError:
     with pytest.raises(TransportError) as caught:
-        collect(Replay(result), SPECS, privilege or Privilege(), 10, where="db1 at 192.0.2.9:22",
-                deadline_label="timeout 60s")  # fmt: skip
+        collect(
+            Replay(result),
+            SPECS,
+            privilege or Privilege(),
+            10,
+            where="db1 at 192.0.2.9:22",
+            deadline_label="timeout 60s",
+        )
     assert caught.value.kind in CATEGORIES and "db1 at 192.0.2.9:22" in caught.value.message
     return caught.value
 
 
 def _framed(*, done: bool, missing: str = "") -> bytes:
-    lines = [f"{MARK} START 1 0", f"{MARK} TOOLS{missing}", f"{MARK} BEGIN os_release",
-             "49 44 3d 64 65 62 69 61 6e 0a", f"{MARK} STDERR",
-             f"{MARK} END os_release 0"]  # fmt: skip
+    lines = [
+        f"{MARK} START 1 0",
+        f"{MARK} TOOLS{missing}",
+        f"{MARK} BEGIN os_release",
+        "49 44 3d 64 65 62 69 61 6e 0a",
+        f"{MARK} STDERR",
+        f"{MARK} END os_release 0",
+    ]
     if done:
         lines.append(f"{MARK} DONE")
     return ("\n".join(lines) + "\n").encode()
@@ -75,8 +86,9 @@ def test_each_session_outcome_gets_its_category():
 
 def test_sudo_refusals_name_the_fix_and_never_the_password():
     secret = Privilege("sudo", "hunter2-secret")
-    asked = _collect(ExecResult(b"", b"sudo: a password is required for hunter2-secret\n", 1),
-                     secret)  # fmt: skip
+    asked = _collect(
+        ExecResult(b"", b"sudo: a password is required for hunter2-secret\n", 1), secret
+    )
     assert asked.kind == "privilege" and "sudo needs a password" in asked.message
     assert "hunter2-secret" not in asked.message
     absent = _collect(ExecResult(b"", b"sh: 1: sudo: not found\n", 127), Privilege("sudo"))
@@ -121,8 +133,13 @@ def test_a_probe_is_not_run_on_a_failed_input_and_sees_only_what_it_requires():
         FactSpec("tls", "", "d", requires=("ports",), probe=lambda ctx: b""),
         FactSpec("wire", "", "d", probe=lambda ctx: seen.update(ctx.facts) or b"ok"),
     ]
-    facts = probe_facts(Target("h", "192.0.2.1"), specs, {"other": Fact("other", b"x")}, 1e12,
-                        resolve("h", "192.0.2.1", None))  # fmt: skip
+    facts = probe_facts(
+        Target("h", "192.0.2.1"),
+        specs,
+        {"other": Fact("other", b"x")},
+        1e12,
+        resolve("h", "192.0.2.1", None),
+    )
     assert facts["tls"].exit_status == 1 and b"needs ports, which failed" in facts["tls"].stderr
     assert seen == {}  # "wire" requires nothing, so it is handed nothing
 
@@ -130,13 +147,18 @@ def test_a_probe_is_not_run_on_a_failed_input_and_sees_only_what_it_requires():
 @pytest.mark.parametrize(
     ("xml", "stderr"),
     [
-        ("<nmaprun><runstats><hosts up='0' down='0' total='0'/></runstats></nmaprun>",
-         'Failed to resolve "pacs1".'),
+        (
+            "<nmaprun><runstats><hosts up='0' down='0' total='0'/></runstats></nmaprun>",
+            'Failed to resolve "pacs1".',
+        ),
         ("<nmaprun><host><status state='down'/><address addr='192.0.2.7'/></host></nmaprun>", ""),
-        ("<nmaprun><host><status state='up'/><address addr='192.0.2.8'/><ports/></host></nmaprun>",
-         ""),
+        (
+            "<nmaprun><host><status state='up'/><address addr='192.0.2.8'/><ports/>"
+            "</host></nmaprun>",
+            "",
+        ),
     ],
-)  # fmt: skip
+)
 def test_nmap_must_show_the_resolved_address_up(xml, stderr):
     with pytest.raises(RuntimeError, match=r"nmap did not scan 192\.0\.2\.7"):
         scanned_host({"xml": xml, "stderr": stderr}, "192.0.2.7")
@@ -148,8 +170,9 @@ def test_unknown_network_settings_are_refused_with_the_closest_key(tmp_path: Pat
     ]
     assert network_setting_problems({"tls_ports": [443], "ports": [22], "hl7_ports": [2575]}) == []
     inventory = tmp_path / "inv.yaml"
-    inventory.write_text("hosts:\n  pacs1:\n    network:\n      allowed_ports: [104]\n"
-                         "      tls_port: [443]\n")  # fmt: skip
+    inventory.write_text(
+        "hosts:\n  pacs1:\n    network:\n      allowed_ports: [104]\n      tls_port: [443]\n"
+    )
     with pytest.raises(InventoryError, match=r"inv.yaml:5: host pacs1: network.tls_port"):
         load_inventory(inventory)
     inventory.write_text("hosts:\n  pacs1:\n    network:\n      dicom_ae_title: 'x\\\\y'\n")

@@ -84,17 +84,23 @@ def test_osv_timeline_becomes_intervals():
             {
                 "package": {"ecosystem": "Debian:12", "name": "p"},
                 "ranges": [
-                    {"type": "ECOSYSTEM", "events": [
-                        {"fixed": "2.0-1"}, {"introduced": "0"}, {"introduced": "3.0"},
-                        {"last_affected": "3.5-1"}, {"introduced": "4.0~rc1"},
-                    ]},
+                    {
+                        "type": "ECOSYSTEM",
+                        "events": [
+                            {"fixed": "2.0-1"},
+                            {"introduced": "0"},
+                            {"introduced": "3.0"},
+                            {"last_affected": "3.5-1"},
+                            {"introduced": "4.0~rc1"},
+                        ],
+                    },
                     {"type": "GIT", "events": [{"introduced": "abc"}]},
                 ],
             },
             {"package": {"ecosystem": "PyPI", "name": "p"}, "versions": ["1.0"]},
             {"package": {"ecosystem": "Debian:11", "name": "q"}, "versions": ["1.0-1"]},
         ],
-    }  # fmt: skip
+    }
     adv = parse_advisory(record)
     spans = [(r.ecosystem, r.introduced, r.fixed, r.last_affected) for r in adv.ranges]
     assert spans == [
@@ -121,8 +127,10 @@ def test_severity_sources():
     assert record_severity({}) == "unknown"
     assert record_severity({"severity": [{"type": "Ubuntu", "score": "medium"}]}) == "medium"
     v3 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
-    both = {"severity": [{"type": "CVSS_V3", "score": v3}],
-            "affected": [{"ecosystem_specific": {"urgency": "low"}}]}  # fmt: skip
+    both = {
+        "severity": [{"type": "CVSS_V3", "score": v3}],
+        "affected": [{"ecosystem_specific": {"urgency": "low"}}],
+    }
     assert record_severity(both) == "critical"
     assert record_severity({"severity": [{"type": "CVSS_V3", "score": "garbage"}]}) == "unknown"
 
@@ -209,20 +217,29 @@ def test_old_glibc_and_openssh_are_matched_exactly(feed_db):
     by_name = by_binary(report)
     libc = by_name["libc6"]
     assert (libc["version"], libc["source"], libc["fixed"]) == (
-        "2.36-9+deb12u1", "glibc", "2.36-9+deb12u3"
-    )  # fmt: skip
+        "2.36-9+deb12u1",
+        "glibc",
+        "2.36-9+deb12u3",
+    )
     assert {"name": "libc6", "arch": "amd64", "installed": "2.36-9+deb12u1"} in libc["packages"]
     assert by_name["libc-bin"] is libc  # glibc's flaws listed once, for all its binaries
     assert libc["cves"] == ["CVE-2010-4756", "CVE-2023-4911"]
     assert libc["advisories"] == ["DEBIAN-CVE-2010-4756", "DEBIAN-CVE-2023-4911", "DSA-5514-1"]
-    assert libc["kev"] == [{"cve": "CVE-2023-4911", "date_added": "2023-11-21",
-                            "due_date": "2023-12-12",
-                            "known_ransomware_campaign_use": "Unknown"}]  # fmt: skip
+    assert libc["kev"] == [
+        {
+            "cve": "CVE-2023-4911",
+            "date_added": "2023-11-21",
+            "due_date": "2023-12-12",
+            "known_ransomware_campaign_use": "Unknown",
+        }
+    ]
     assert libc["epss"] == {"cve": "CVE-2023-4911", "score": 0.78712, "percentile": 0.99003}
     ssh = by_name["openssh-server"]
     assert (ssh["version"], ssh["fixed"], ssh["cves"]) == (
-        "1:9.2p1-2+deb12u2", "1:9.2p1-2+deb12u3", ["CVE-2024-6387"]
-    )  # fmt: skip
+        "1:9.2p1-2+deb12u2",
+        "1:9.2p1-2+deb12u3",
+        ["CVE-2024-6387"],
+    )
     assert ssh["kev"] == [] and ssh["epss"]["score"] == 0.42168
     assert "HYGIE-TEST-WITHDRAWN-1" not in json.dumps(report)
     assert report["feeds"]["kev"]["version"] == "2025.08.25"
@@ -230,8 +247,11 @@ def test_old_glibc_and_openssh_are_matched_exactly(feed_db):
 
 def test_patched_host_has_only_the_unfixed_glibc_flaw(feed_db):
     report = match(feed_db, dpkg_inventory())
-    vulns = {(name, v["id"], v["fixed"]) for name, s in by_binary(report).items()
-             for v in s["vulnerabilities"]}  # fmt: skip
+    vulns = {
+        (name, v["id"], v["fixed"])
+        for name, s in by_binary(report).items()
+        for v in s["vulnerabilities"]
+    }
     assert {v[1:] for v in vulns} == {("CVE-2010-4756", None)}
     assert {n for n, *_ in vulns} >= {"libc6", "libc-bin"}
 
@@ -247,12 +267,24 @@ def test_epoch_decides_before_upstream(feed_db):
 
 def test_running_kernel_is_matched_and_old_images_are_not_packages(feed_db):
     kernels = (
-        Package("linux-image-6.1.0-17-amd64", "6.1.69-1", "amd64", "ii", "linux-signed-amd64",
-                "6.1.69+1"),
-        Package("linux-image-6.1.0-18-amd64", "6.1.76-1", "amd64", "ii", "linux-signed-amd64",
-                "6.1.76+1"),
+        Package(
+            "linux-image-6.1.0-17-amd64",
+            "6.1.69-1",
+            "amd64",
+            "ii",
+            "linux-signed-amd64",
+            "6.1.69+1",
+        ),
+        Package(
+            "linux-image-6.1.0-18-amd64",
+            "6.1.76-1",
+            "amd64",
+            "ii",
+            "linux-signed-amd64",
+            "6.1.76+1",
+        ),
         Package("linux-headers-6.1.0-17-amd64", "6.1.69-1", "amd64", "ii", "linux", "6.1.69-1"),
-    )  # fmt: skip
+    )
     packages = dpkg_inventory() + kernels
     old = match(feed_db, packages, running="6.1.0-17-amd64")
     assert old["kernel"]["package"] == "linux-image-6.1.0-17-amd64"
@@ -291,8 +323,10 @@ def test_rpm_ecosystem_uses_source_rpm_and_rpm_ordering(feed_db):
     report = match(feed_db, old, ecosystem="Rocky Linux:9", running="5.14.0")
     (ssh,) = report["sources"]
     assert (ssh["fixed"], ssh["advisories"], ssh["severity"]) == (
-        "8.7p1-38.el9_4.1", ["RLSA-2024:4312"], "high"
-    )  # fmt: skip
+        "8.7p1-38.el9_4.1",
+        ["RLSA-2024:4312"],
+        "high",
+    )
     assert match(feed_db, fixed, ecosystem="Rocky Linux:9", running="5.14.0")["sources"] == []
 
 
@@ -304,8 +338,9 @@ def test_plan_puts_kev_first_then_epss(feed_db):
     report = match(feed_db, dpkg_inventory(glibc="2.36-9+deb12u1", openssh="1:9.2p1-2+deb12u2"))
     plan = host_plan(report)
     assert [(i.source, i.fixed, i.kev) for i in plan] == [
-        ("glibc", "2.36-9+deb12u3", True), ("openssh", "1:9.2p1-2+deb12u3", False),
-    ]  # fmt: skip
+        ("glibc", "2.36-9+deb12u3", True),
+        ("openssh", "1:9.2p1-2+deb12u3", False),
+    ]
     assert plan[0].cves == ("CVE-2023-4911",)  # the unfixed CVE-2010-4756 is not planned
     assert "libc6" in plan[0].packages and plan[0].due_date == "2023-12-12"
 
@@ -326,12 +361,14 @@ def test_fleet_plan_merges_hosts(feed_db):
 
     old = match(feed_db, dpkg_inventory(glibc="2.36-9+deb12u1", openssh="1:9.2p1-2+deb12u2"))
     half = match(feed_db, dpkg_inventory(openssh="1:9.2p1-2+deb12u2"))
-    scan = Scan("s", 0, 1, "0", "p", "1", "d", {},
-                [host("a", old), host("b", half), host("c", None)])  # fmt: skip
+    scan = Scan(
+        "s", 0, 1, "0", "p", "1", "d", {}, [host("a", old), host("b", half), host("c", None)]
+    )
     fleet = patch_plan(scan)
     assert [(i.source, i.hosts) for i in fleet.items] == [
-        ("glibc", ("a",)), ("openssh", ("a", "b")),
-    ]  # fmt: skip
+        ("glibc", ("a",)),
+        ("openssh", ("a", "b")),
+    ]
     assert fleet.not_assessed == {"c": "FeedMissing: x"}
     assert fleet.to_dict()["hosts"]["b"][0]["source"] == "openssh"
 
@@ -344,8 +381,17 @@ def test_cli_import_and_status(tmp_path):
     runner = CliRunner()
     empty = runner.invoke(cli, ["feeds", "status", "--db", str(db)])
     assert empty.exit_code == 1 and "hygie feeds import" in empty.output
-    done = runner.invoke(cli, ["feeds", "import", "--db", str(db), str(FEEDS / "osv-debian12"),
-                               str(FEEDS / "epss_scores-sample.csv.gz")])  # fmt: skip
+    done = runner.invoke(
+        cli,
+        [
+            "feeds",
+            "import",
+            "--db",
+            str(db),
+            str(FEEDS / "osv-debian12"),
+            str(FEEDS / "epss_scores-sample.csv.gz"),
+        ],
+    )
     assert done.exit_code == 0, done.output
     assert "Debian:12" in done.output and "v2025.03.14" in done.output
     status = runner.invoke(cli, ["feeds", "status", "--db", str(db)])
@@ -362,11 +408,25 @@ def test_cli_update_without_network_says_so(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends
     url = f"http://127.0.0.1:{port}"
-    result = CliRunner().invoke(cli, [
-        "feeds", "update", "--db", str(tmp_path / "h.db"), "-e", "Debian", "--timeout", "5",
-        "--osv-url", url + "/{ecosystem}/all.zip", "--kev-url", url + "/kev.json",
-        "--epss-url", url + "/epss.csv.gz",
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        cli,
+        [
+            "feeds",
+            "update",
+            "--db",
+            str(tmp_path / "h.db"),
+            "-e",
+            "Debian",
+            "--timeout",
+            "5",
+            "--osv-url",
+            url + "/{ecosystem}/all.zip",
+            "--kev-url",
+            url + "/kev.json",
+            "--epss-url",
+            url + "/epss.csv.gz",
+        ],
+    )
     assert result.exit_code == 1
     assert f"cannot download {url}/Debian/all.zip" in result.output
     assert "hygie feeds import" in result.output

@@ -25,9 +25,18 @@ REFERENCE_KEYS = {k for meta in CHECKS.values() for k in meta.references}
 
 def test_every_framework_key_has_a_catalog():
     assert set(CATALOGS) == {
-        "hipaa", "gdpr", "nis2", "iso27001_2022", "nist_800_53r5", "nist_csf_2_0",
-        "anssi_hygiene", "anssi_bp028", "cis_controls_v8", "cis_ubuntu_2204_v2_0_0", "hds",
-    }  # fmt: skip
+        "hipaa",
+        "gdpr",
+        "nis2",
+        "iso27001_2022",
+        "nist_800_53r5",
+        "nist_csf_2_0",
+        "anssi_hygiene",
+        "anssi_bp028",
+        "cis_controls_v8",
+        "cis_ubuntu_2204_v2_0_0",
+        "hds",
+    }
     assert not REFERENCE_KEYS - set(CATALOGS)
 
 
@@ -80,11 +89,16 @@ def test_hipaa_specifications_are_required_or_addressable_under_a_standard():
 def test_organisational_controls_need_human_evidence():
     """Training, incident response, risk analysis: no host check can evidence them."""
     for framework, cid in [
-        ("hipaa", "164.308(a)(1)(ii)(A)"), ("hipaa", "164.308(a)(6)(ii)"),
-        ("iso27001_2022", "A.6.3"), ("iso27001_2022", "A.5.24"), ("nis2", "21(2)(a)"),
-        ("anssi_hygiene", "1"), ("anssi_hygiene", "40"), ("anssi_hygiene", "41"),
+        ("hipaa", "164.308(a)(1)(ii)(A)"),
+        ("hipaa", "164.308(a)(6)(ii)"),
+        ("iso27001_2022", "A.6.3"),
+        ("iso27001_2022", "A.5.24"),
+        ("nis2", "21(2)(a)"),
+        ("anssi_hygiene", "1"),
+        ("anssi_hygiene", "40"),
+        ("anssi_hygiene", "41"),
         ("gdpr", "32(1)(d)"),
-    ]:  # fmt: skip
+    ]:
         assert not CATALOGS[framework].control(cid).automatable, (framework, cid)
     assert not any(c.automatable for c in CATALOGS["hds"].controls.values())
 
@@ -106,10 +120,18 @@ def test_an_unknown_reference_is_reported():
 
 def test_coverage_inverts_the_check_references():
     inverted = coverage()
-    pairs = {(fw, cid, check) for fw, per in inverted.items() for cid, ids in per.items()
-             for check in ids}  # fmt: skip
-    expected = {(fw, cid, meta.id) for meta in CHECKS.values()
-                for fw, cids in meta.references.items() for cid in cids}  # fmt: skip
+    pairs = {
+        (fw, cid, check)
+        for fw, per in inverted.items()
+        for cid, ids in per.items()
+        for check in ids
+    }
+    expected = {
+        (fw, cid, meta.id)
+        for meta in CHECKS.values()
+        for fw, cids in meta.references.items()
+        for cid in cids
+    }
     assert pairs == expected
     assert "ssh_root_login" in inverted["hipaa"]["164.312(a)(2)(i)"]
 
@@ -122,17 +144,25 @@ def test_unknown_control_lookup_says_which_catalog():
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ("controls:\n  - {id: x, title: X, automatable: true, parent: y, kind: c}\n",
-         "x: unknown parent 'y'"),
-        ("controls:\n  - {id: x, title: X, automatable: true, parent: null, kind: c}\n"
-         "  - {id: x, title: Y, automatable: true, parent: null, kind: c}\n",
-         "duplicate control 'x'"),
-        ("controls:\n  - {id: x, title: X, automatable: yes please, parent: null, kind: c}\n",
-         "'automatable' must be a boolean"),
-        ("controls:\n  - {id: x, title: X, automatable: true, kind: c, level: 2}\n",
-         "unknown key 'level'"),
+        (
+            "controls:\n  - {id: x, title: X, automatable: true, parent: y, kind: c}\n",
+            "x: unknown parent 'y'",
+        ),
+        (
+            "controls:\n  - {id: x, title: X, automatable: true, parent: null, kind: c}\n"
+            "  - {id: x, title: Y, automatable: true, parent: null, kind: c}\n",
+            "duplicate control 'x'",
+        ),
+        (
+            "controls:\n  - {id: x, title: X, automatable: yes please, parent: null, kind: c}\n",
+            "'automatable' must be a boolean",
+        ),
+        (
+            "controls:\n  - {id: x, title: X, automatable: true, kind: c, level: 2}\n",
+            "unknown key 'level'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_catalog_errors_name_the_file_and_line(tmp_path, body, reason):
     path = tmp_path / "demo.yaml"
     path.write_text("id: demo\ntitle: Demo\nversion: '1'\nsource: https://example.org\n" + body)

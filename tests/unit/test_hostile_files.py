@@ -341,8 +341,26 @@ def test_a_large_inventory_stays_fast(tmp_path):
     assert inventory.targets[-1].tags == ("web", "dmz")
 
 
-PLAIN = ["yes", "No", "on", "~", "null", "0x1F", "0o17", "017", "1_000", "1e3", "-.Inf",
-         "2026-01-01", "2026-01-01 10:00:00", "12:30:45", "1.5", "+12", "a b", "'q'"]  # fmt: skip
+PLAIN = [
+    "yes",
+    "No",
+    "on",
+    "~",
+    "null",
+    "0x1F",
+    "0o17",
+    "017",
+    "1_000",
+    "1e3",
+    "-.Inf",
+    "2026-01-01",
+    "2026-01-01 10:00:00",
+    "12:30:45",
+    "1.5",
+    "+12",
+    "a b",
+    "'q'",
+]
 
 
 @pytest.mark.usefixtures("parser")
@@ -353,9 +371,14 @@ def test_plain_scalars_resolve_as_safe_load_does(tmp_path, scalar):
 
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.text(), st.sampled_from(PLAIN),
-    st.floats(allow_nan=False), st.dates(),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(),
+    st.sampled_from(PLAIN),
+    st.floats(allow_nan=False),
+    st.dates(),
+)
 documents = st.dictionaries(
     st.text(),
     st.recursive(

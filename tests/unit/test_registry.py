@@ -17,9 +17,17 @@ from hygie.policy import builtin_policies, load_policy
 from hygie.registry import ANY_FAMILY, FAMILIES, all_checks, id_prefixes
 
 FRAMEWORKS = {
-    "hipaa", "gdpr", "nis2", "iso27001_2022", "nist_800_53r5", "nist_csf_2_0",
-    "anssi_hygiene", "anssi_bp028", "cis_controls_v8", "cis_ubuntu_2204_v2_0_0",
-}  # fmt: skip
+    "hipaa",
+    "gdpr",
+    "nis2",
+    "iso27001_2022",
+    "nist_800_53r5",
+    "nist_csf_2_0",
+    "anssi_hygiene",
+    "anssi_bp028",
+    "cis_controls_v8",
+    "cis_ubuntu_2204_v2_0_0",
+}
 CHECKS = all_checks()
 
 

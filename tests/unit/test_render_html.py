@@ -73,9 +73,14 @@ def scan():
 @pytest.fixture(scope="module")
 def report(scan):
     s, checks = scan
-    return build_report(s, today=TODAY, checks=checks, excerpt_bytes=300,
-                        waivers=synthetic_waivers(s, hostile=True),
-                        attestations=synthetic_attestations())  # fmt: skip
+    return build_report(
+        s,
+        today=TODAY,
+        checks=checks,
+        excerpt_bytes=300,
+        waivers=synthetic_waivers(s, hostile=True),
+        attestations=synthetic_attestations(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +125,11 @@ def test_control_and_bidi_characters_are_shown_as_escapes(html):
 
 
 def test_content_security_policy_allows_exactly_the_inline_script_and_style(page):
-    csp = next(a["content"] for t, a in page.tags
-               if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")  # fmt: skip
+    csp = next(
+        a["content"]
+        for t, a in page.tags
+        if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+    )
 
     def allowed(text):
         return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
@@ -157,8 +165,9 @@ def test_every_failing_check_shows_remediation_evidence_and_hosts(report, html, 
         for fact in finding.facts:
             assert f"e-{fact.sha256[:16]}" in ids  # the excerpt, once, by hash
     text = page.all_text()
-    excerpts = {x.sha256: x for h in report.hosts for f in h.findings if f.status == "fail"
-                for x in f.facts}  # fmt: skip
+    excerpts = {
+        x.sha256: x for h in report.hosts for f in h.findings if f.status == "fail" for x in f.facts
+    }
     for sha, x in excerpts.items():
         assert f"sha256:{sha}" in text
         if x.truncated:
@@ -237,8 +246,9 @@ def test_french(report):
 def test_check_texts_are_in_the_report_language(lang, other):
     """Built in French, a report shows each check's French title, rationale and
     remediation from its data file, and none of the English ones; and the reverse."""
-    built = build_report(fleet(), catalogs={"testfw": catalog()}, checks=checks(),
-                         today=TODAY, lang=lang)  # fmt: skip
+    built = build_report(
+        fleet(), catalogs={"testfw": catalog()}, checks=checks(), today=TODAY, lang=lang
+    )
     text = Page(render(built)).all_text()
     assert all(v in text for v in data_text("ssh_root_login", lang).values())
     assert not [v for v in data_text("ssh_root_login", other).values() if v in text]

@@ -29,9 +29,26 @@ def run(*args):
 @pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "html"])
 def test_report_every_format_from_the_store(db, tmp_path, fmt):
     out = tmp_path / f"r.{fmt}"
-    result = run("report", "latest", "--db", str(db), "--format", fmt, "--lang", "fr",
-                 "--waivers", str(HERE / "waivers.yaml"), "--date", "2026-11-28",
-                 "--framework", "hipaa", "--framework", "nis2", "-o", str(out))  # fmt: skip
+    result = run(
+        "report",
+        "latest",
+        "--db",
+        str(db),
+        "--format",
+        fmt,
+        "--lang",
+        "fr",
+        "--waivers",
+        str(HERE / "waivers.yaml"),
+        "--date",
+        "2026-11-28",
+        "--framework",
+        "hipaa",
+        "--framework",
+        "nis2",
+        "-o",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 500
 
@@ -50,8 +67,12 @@ def test_lang_translates_the_check_texts_and_leaves_the_stored_results_english(d
             "ssh_root_login", lang
         )
     store = Store(db)
-    titles = {r.title for h in store.load("latest").hosts for r in h.results
-              if r.check_id == "ssh_root_login"}  # fmt: skip
+    titles = {
+        r.title
+        for h in store.load("latest").hosts
+        for r in h.results
+        if r.check_id == "ssh_root_login"
+    }
     store.close()
     assert titles == {data_text("ssh_root_login", "en")["title"]}
 

@@ -172,8 +172,11 @@ def test_oscal_validates_against_nist_schema_and_loads_in_trestle(report):
     assert "testfw-SI-2" in states  # partial: one host down
     hosts = {i.uuid for i in result.local_definitions.inventory_items}
     assert all(o.subjects[0].subject_uuid in hosts for o in result.observations)
-    failing = next(o for o in data["assessment-results"]["results"][0]["observations"]
-                   if any(p["value"] == "fail" for p in o["props"]))  # fmt: skip
+    failing = next(
+        o
+        for o in data["assessment-results"]["results"][0]["observations"]
+        if any(p["value"] == "fail" for p in o["props"])
+    )
     evidence = failing["relevant-evidence"][0]
     assert {p["name"] for p in evidence["props"]} == {"fact", "sha256", "size"}
     assert "````text" in evidence["remarks"]
@@ -208,8 +211,7 @@ def test_french_report_has_no_english_chrome():
 
 def test_hostile_strings_reach_every_format_only_escaped():
     report = make()
-    assert any(HOSTILE.split("\n")[0][:20] in f.message for h in report.hosts
-               for f in h.findings)  # fmt: skip
+    assert any(HOSTILE.split("\n")[0][:20] in f.message for h in report.hosts for f in h.findings)
     for module in (render_json, render_oscal, render_sarif):
         assert "\x1b" not in module.render(report)
 
@@ -246,9 +248,12 @@ def test_check_texts_are_in_the_report_language_in_csv_junit_and_oscal(report):
     assert case.get("name") == f"{FAILING}: {ours['title']}"
     assert ours["remediation"] in case.find("failure").text
     oscal = json.loads(render_oscal.render(report))["assessment-results"]["results"][0]
-    failing = next(o for o in oscal["observations"]
-                   if {"check-id": FAILING, "status": "fail"}.items()
-                   <= {p["name"]: p["value"] for p in o["props"]}.items())  # fmt: skip
+    failing = next(
+        o
+        for o in oscal["observations"]
+        if {"check-id": FAILING, "status": "fail"}.items()
+        <= {p["name"]: p["value"] for p in o["props"]}.items()
+    )
     assert render_md.md(ours["remediation"]) in failing["remarks"]
 
 

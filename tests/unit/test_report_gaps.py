@@ -97,8 +97,9 @@ def test_a_waiver_does_not_hide_an_unwaived_failure_of_the_same_control():
     waivers = load_waivers(HERE / "waivers.yaml")
     scan = fleet()
     other = scan.hosts[0]  # db-1 has no legacy tag: its banner failure is not waived
-    other.results = [replace(r, status=Status.FAIL) if r.check_id == "ssh_banner" else r
-                     for r in other.results]  # fmt: skip
+    other.results = [
+        replace(r, status=Status.FAIL) if r.check_id == "ssh_banner" else r for r in other.results
+    ]
     report = build(scan, waivers=waivers)
     cm6 = next(c for c in report.frameworks[0].controls if c.control_id == "CM-6")
     assert cm6.state == "gap"
@@ -120,8 +121,9 @@ def test_attestations_cover_needs_evidence_and_partial_only_while_valid():
 
 
 def test_an_attestation_never_hides_a_measured_failure():
-    att = replace(load_attestations(HERE / "attestations.yaml")[0],
-                  controls={"testfw": ("AC-1(a)", "AU-2")})  # fmt: skip
+    att = replace(
+        load_attestations(HERE / "attestations.yaml")[0], controls={"testfw": ("AC-1(a)", "AU-2")}
+    )
     report = build(fleet(), attestations=[att])
     assert states(report)["AC-1(a)"] == "gap"
     assert states(report)["AU-2"] == "attested"  # partial + attestation
@@ -151,8 +153,7 @@ def test_french_report_uses_the_catalog_title_and_english_report_title_en():
     control = replace(cat.controls["AT-2"], title="Sensibiliser", title_en="Awareness")
     cat = replace(cat, controls=cat.controls | {"AT-2": control})
     for lang, title in (("fr", "Sensibiliser"), ("en", "Awareness")):
-        r = build_report(fleet(), catalogs={"testfw": cat}, checks=checks(), today=TODAY,
-                         lang=lang)  # fmt: skip
+        r = build_report(fleet(), catalogs={"testfw": cat}, checks=checks(), today=TODAY, lang=lang)
         assert next(c.title for c in r.frameworks[0].controls if c.control_id == "AT-2") == title
 
 
@@ -185,8 +186,10 @@ def test_a_check_removed_since_the_scan_keeps_its_stored_title():
     for lang in ("en", "fr"):
         report = build(fleet_with_removed_check(), lang=lang)
         assert texts(report, REMOVED_CHECK) == {
-            "title": REMOVED_TITLE, "rationale": "", "remediation": ""
-        }  # fmt: skip
+            "title": REMOVED_TITLE,
+            "rationale": "",
+            "remediation": "",
+        }
         assert states(report)["AC-1(a)"] == "gap"  # the other checks are judged as before
 
 

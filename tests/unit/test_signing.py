@@ -42,8 +42,10 @@ def test_generated_key_is_private_and_its_keyid_is_the_spki_der_sha256(tmp_path)
     if shutil.which("openssl"):
         der = subprocess.run(
             ["openssl", "pkey", "-pubin", "-in", str(public_path(path)), "-outform", "DER"],
-            capture_output=True, check=True, timeout=30,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            check=True,
+            timeout=30,
+        ).stdout
         assert hashlib.sha256(der).hexdigest() == signer.keyid
     assert "PRIVATE" not in repr(signer) and "_key" not in repr(signer)
     with pytest.raises(SigningError, match="exists"):
@@ -112,9 +114,14 @@ def test_envelope_round_trip_and_signature_outcomes(tmp_path):
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"[]", b'{"payload": "!!", "payloadType": "t", "signatures": []}',
-     b'{"payloadType": "t", "signatures": []}', b'{"payload": "", "payloadType": "t"}'],
-)  # fmt: skip
+    [
+        b"",
+        b"[]",
+        b'{"payload": "!!", "payloadType": "t", "signatures": []}',
+        b'{"payloadType": "t", "signatures": []}',
+        b'{"payload": "", "payloadType": "t"}',
+    ],
+)
 def test_malformed_envelopes_are_named_not_tracebacks(data):
     with pytest.raises(EnvelopeError, match="not a DSSE envelope"):
         open_envelope(data)

@@ -12,17 +12,32 @@ from hygie.store import Store, StoreError
 
 def make_scan(scan_id: str = "20261128T000000Z-aaaaaa") -> Scan:
     host = HostScan(
-        name="db1", address="198.18.0.10", transport="ssh", family="debian",
-        started=1.0, finished=2.5, connections=1, execs=1, uid=0, tags=("hds",),
-    )  # fmt: skip
+        name="db1",
+        address="198.18.0.10",
+        transport="ssh",
+        family="debian",
+        started=1.0,
+        finished=2.5,
+        connections=1,
+        execs=1,
+        uid=0,
+        tags=("hds",),
+    )
     host.facts = {
         "os_release": Fact("os_release", b"ID=debian\n"),
         "blob": Fact("blob", b"\x00\xff", b"warn", exit_status=3, truncated=True),
     }
     host.results = [
-        Result("ssh_root_login", "db1", Status.FAIL, Severity.HIGH, "t", "m",
-               (Evidence("no", "yes", "sshd_effective"),)),
-    ]  # fmt: skip
+        Result(
+            "ssh_root_login",
+            "db1",
+            Status.FAIL,
+            Severity.HIGH,
+            "t",
+            "m",
+            (Evidence("no", "yes", "sshd_effective"),),
+        ),
+    ]
     down = HostScan(name="down", address="198.18.0.99", transport="ssh", error="unreachable: x")
     return Scan(scan_id, 1.0, 3.0, "0.1", "p", "1", "d" * 64, {"checks": {}}, [host, down])
 
