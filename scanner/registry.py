@@ -1,9 +1,11 @@
-"""The check registry: a check is one pure function plus its metadata, in one place.
+"""The check registry: a check is one pure function, joined with its data.
 
-The ``@check`` decorator holds everything a reader or a report needs (title, severity,
-rationale, remediation, framework references, facts needed, OS families, parameters), so
-a check's control mapping has exactly one source of truth. Checks are discovered by
-importing every module of ``hygie.checks``; nothing keeps a hand-written list.
+The ``@check`` decorator keeps beside the code what the engine needs to run it (facts
+needed, OS families, parameters); what a reader needs (severity, title, rationale,
+remediation in each language, framework references) is the check's entry in its domain's
+data file (hygie.checkdata), so texts are translatable and a control mapping has exactly
+one source of truth. Checks are discovered by importing every module of
+``hygie.checks``; nothing keeps a hand-written list.
 
 A check id starts with a prefix of its module: ``<domain>_`` (``ssh_root_login`` in
 ``checks/ssh.py``), or one of the module's ``ID_PREFIXES`` when its ids predate the
