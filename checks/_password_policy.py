@@ -15,6 +15,7 @@ from typing import Any
 from hygie.facts.password import Setting, parse_login_defs
 from hygie.model import Evidence
 from hygie.registry import Facts, Param, Verdict, failed, passed
+from hygie.text import capped
 
 # Hash schemes a policy may accept (names as in the shadow summary and ENCRYPT_METHOD).
 HASH_CHOICES = (
@@ -53,8 +54,7 @@ def login_defs(facts: Facts) -> dict[str, Setting]:
 
 def listing(items: Sequence[str], limit: int = MAX_LISTED) -> str:
     """Offenders joined for evidence, capped so one bad host cannot flood a report."""
-    shown = ", ".join(items[:limit])
-    return f"{shown} (+{len(items) - limit} more)" if len(items) > limit else shown
+    return capped(items, limit)
 
 
 def problems_verdict(

@@ -37,14 +37,14 @@ from hygie.registry import (
     not_applicable,
     passed,
 )
+from hygie.text import capped
 
 #: Public ids are never renamed: the firewall check kept its fw_ name here.
 ID_PREFIXES = ("fw_", "hardening_")
 
 
 def _cap(items: list[str], limit: int = 50) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+    return capped(items, limit)
 
 
 # --- firewall -------------------------------------------------------------

@@ -46,6 +46,7 @@ from hygie.registry import (
     not_applicable,
     passed,
 )
+from hygie.text import capped
 
 BANNER_FACT = "sshd_banner_file"
 #: What checks that judge sshd -T keywords read: the trace only adds the lines of a
@@ -62,11 +63,7 @@ def _evidence(expected: str, actual: str) -> Evidence:
 
 
 def _capped(items: Iterable[str], limit: int = 50, sep: str = ", ") -> str:
-    items = list(items)
-    text = sep.join(items[:limit])
-    if len(items) > limit:
-        text += f" (+{len(items) - limit} more)"
-    return text or "none"
+    return capped(items, limit, sep) or "none"
 
 
 def _conflict_evidence(keyword: str, lines: Iterable[ConfigLine]) -> Evidence:

@@ -40,6 +40,7 @@ from hygie.registry import (
     not_applicable,
     passed,
 )
+from hygie.text import capped
 
 # --------------------------------------------------------------------------- profile
 
@@ -111,9 +112,7 @@ def _ports(scan: TlsScan) -> str:
 
 
 def _capped(items: Iterable[str], limit: int = 12) -> str:
-    items = list(dict.fromkeys(items))
-    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
+    return capped(dict.fromkeys(items), limit)
 
 
 def _accepted(endpoint: Endpoint) -> Iterable[tuple[str, Mapping[str, Any]]]:

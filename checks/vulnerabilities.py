@@ -20,6 +20,7 @@ from hygie.feeds.osv import SEVERITIES, severity_rank
 from hygie.feeds.plan import host_plan
 from hygie.model import Evidence
 from hygie.registry import Facts, Param, Verdict, check, errored, failed, not_applicable, passed
+from hygie.text import capped
 
 #: Public ids are never renamed: vulnerability checks were named vuln_.
 ID_PREFIXES = ("vuln_",)
@@ -49,9 +50,7 @@ def _basis(report: dict) -> str:
 
 
 def _capped(items: Iterable[str], limit: int = 5) -> str:
-    items = list(items)
-    text = ", ".join(items[:limit])
-    return text + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+    return capped(items, limit)
 
 
 def _flags(vuln: dict) -> str:
