@@ -48,8 +48,9 @@ def optional_text(facts: Facts, name: str) -> str | None:
 
 
 def login_defs(facts: Facts) -> dict[str, Setting]:
-    text = optional_text(facts, "login_defs")
-    return parse_login_defs(text) if text is not None else {}
+    if optional_text(facts, "login_defs") is None:
+        return {}
+    return facts.parsed("login_defs", parse_login_defs)
 
 
 def listing(items: Sequence[str], limit: int = MAX_LISTED) -> str:

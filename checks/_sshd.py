@@ -35,7 +35,7 @@ def sshd_config(facts: Facts) -> SshdConfig | None:
         errors = config_errors(fact.stderr_text)
         if errors:
             raise MissingFact(FACT, f"sshd rejects its configuration: {'; '.join(errors)}")
-    return parse_sshd_t(facts.text(FACT))
+    return facts.parsed(FACT, parse_sshd_t)
 
 
 def sshd_trace(facts: Facts) -> SshdTest | None:

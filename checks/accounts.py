@@ -52,7 +52,7 @@ ID_PREFIXES = ("accounts_", "umask_")
 
 
 def _shadow(facts: Facts) -> tuple[ShadowEntry, ...]:
-    return parse_shadow_summary(facts.text("shadow_summary"))
+    return facts.parsed("shadow_summary", parse_shadow_summary)
 
 
 @check(
@@ -62,7 +62,7 @@ def accounts_empty_password(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     offenders = [f"{e.name} (shadow)" for e in _shadow(facts) if e.scheme == "empty"]
     offenders += [
         f"{p.name} (/etc/passwd line {p.lineno})"
-        for p in parse_passwd(facts.text("etc_passwd"))
+        for p in facts.parsed("etc_passwd", parse_passwd)
         if p.password == ""
     ]
     return problems_verdict(
@@ -104,7 +104,7 @@ def accounts_weak_hash(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     params={"allowed": Param(["root"], "accounts allowed to have UID 0")},
 )
 def accounts_uid0_only_root(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    entries = parse_passwd(facts.text("etc_passwd"))
+    entries = facts.parsed("etc_passwd", parse_passwd)
     uid0 = [e.name for e in entries if e.uid == 0]
     extra = [n for n in uid0 if n not in params["allowed"]]
     return judge(
@@ -235,12 +235,12 @@ def _umask_settings(facts: Facts) -> list[UmaskSetting]:
     if "UMASK" in defs:
         s = defs["UMASK"]
         found.append(UmaskSetting(parse_umask_value(s.value), f"UMASK {s.value}", s.source))
-    pam = parse_pam_d(facts.text("pam_d"))
+    pam = facts.parsed("pam_d", parse_pam_d)
     for rule in pam.all_rules():
         if rule.name == "pam_umask" and rule.option("umask") is not None:
             value = rule.option("umask") or ""
             found.append(UmaskSetting(parse_umask_value(value), rule.render(), rule.where))
-    found.extend(parse_umask_sources(facts.text("umask_sources")))
+    found.extend(facts.parsed("umask_sources", parse_umask_sources))
     return found
 
 

@@ -87,7 +87,7 @@ def _judge_stacks(
     One evidence line per stack so that a RHEL host with a compliant system-auth but a
     weak password-auth (what sshd uses) is reported precisely.
     """
-    pam = parse_pam_d(facts.text("pam_d"))
+    pam = facts.parsed("pam_d", parse_pam_d)
     stacks = shared_stacks(pam, ptype)
     if not stacks:
         return errored(
@@ -123,7 +123,7 @@ def _judge_stacks(
     },
 )
 def password_min_length(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    pwq = parse_pwquality_files(facts.text("pwquality_conf"))
+    pwq = facts.parsed("pwquality_conf", parse_pwquality_files)
     defs = login_defs(facts)
     wanted = params["min_length"]
 
@@ -198,7 +198,7 @@ def password_complexity(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     )
     if not (need_cls or forbid or need_dict):
         return not_applicable("the policy requires neither composition rules nor a blocklist")
-    pwq = parse_pwquality_files(facts.text("pwquality_conf"))
+    pwq = facts.parsed("pwquality_conf", parse_pwquality_files)
     wanted = []
     if need_cls:
         wanted.append(f">= {params['min_classes']} character classes")
@@ -432,7 +432,7 @@ def password_lockout(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     facts=("pam_d",),
 )
 def password_nullok_absent(facts: Facts, params: Mapping[str, Any]) -> Verdict:
-    pam: PamConfig = parse_pam_d(facts.text("pam_d"))
+    pam: PamConfig = facts.parsed("pam_d", parse_pam_d)
     offenders = [
         f"{r.where} ({r.type} {' '.join(a for a in r.args if a.startswith('nullok'))})"
         for r in pam.all_rules()
@@ -465,7 +465,7 @@ def password_hash_method(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     )
     evidence = [Evidence(f"one of {sorted(allowed)}", f"login.defs {defs_where}", "login_defs")]
     bad = [f"login.defs {defs_where}"] if defs_hash not in allowed else []
-    pam = parse_pam_d(facts.text("pam_d"))
+    pam = facts.parsed("pam_d", parse_pam_d)
     for stack in shared_stacks(pam, "password"):
         for rule in stack.modules("pam_unix"):
             algo = pam_unix_hash(rule)

@@ -372,7 +372,7 @@ def ssh_banner(facts: Facts, params: Mapping[str, Any]) -> Verdict:
             _evidence(_BANNER_EXPECTED, "banner none"),
         )
     else:
-        verdict = _banner_file_verdict(value, parse_banner_file(facts.text(BANNER_FACT)))
+        verdict = _banner_file_verdict(value, facts.parsed(BANNER_FACT, parse_banner_file))
     return _with_conflicts(verdict, facts, "banner")
 
 
@@ -539,7 +539,7 @@ def ssh_weak_host_keys(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     cfg = sshd_config(facts)
     if cfg is None:
         return _absent()
-    keys = parse_host_keys(facts.text("ssh_host_keys"))
+    keys = facts.parsed("ssh_host_keys", parse_host_keys)
     configured = set(cfg.get("hostkey", ()))
     # Only the keys sshd actually loads matter; unreferenced files are judged when
     # sshd -T lists no HostKey (never the case on OpenSSH >= 7, kept for safety).
@@ -604,7 +604,7 @@ def _mode_problems(e: FileMode, max_config: int, key_groups: list[str]) -> list[
 def ssh_config_permissions(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     if facts.get(FACT).command_missing:
         return _absent()
-    entries = parse_file_modes(facts.text("sshd_file_modes"))
+    entries = facts.parsed("sshd_file_modes", parse_file_modes)
     max_config = int(params["max_config_mode"], 8)
     problems = [p for e in entries for p in _mode_problems(e, max_config, params["key_groups"])]
     expected = (

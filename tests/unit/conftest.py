@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hygie.model import Fact
-from hygie.registry import Facts, Verdict, all_checks
+from hygie.model import Fact, Status
+from hygie.registry import Facts, MissingFact, Verdict, all_checks
 
 
 def run_check(check_id: str, facts: dict[str, bytes | Fact], **params) -> Verdict:
@@ -15,6 +15,15 @@ def run_check(check_id: str, facts: dict[str, bytes | Fact], **params) -> Verdic
         raise KeyError(f"{check_id} has no parameters {sorted(missing)}")
     recorded = {k: v if isinstance(v, Fact) else Fact(k, v) for k, v in facts.items()}
     return meta.func(Facts(recorded), meta.defaults() | params)
+
+
+def judge_check(check_id: str, facts: dict[str, bytes | Fact], **params) -> Verdict:
+    """:func:`run_check`, with a missing or unusable fact turned into ``error`` as the
+    engine turns it (hygie.evaluate): what a report would show, never an exception."""
+    try:
+        return run_check(check_id, facts, **params)
+    except MissingFact as exc:
+        return Verdict(Status.ERROR, f"could not assess: {exc}")
 
 
 @pytest.fixture

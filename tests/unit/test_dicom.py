@@ -9,7 +9,7 @@ from hygie.facts.dicom import CALLED_TEST, PROBE, parse_dicom, probe_dicom
 from hygie.model import Fact
 from hygie.registry import MissingFact
 from tests.unit.conftest import run_check
-from tests.unit.health_transcripts import NA, E, F, P, assert_refused, doc, dumps, raw
+from tests.unit.health_transcripts import NA, E, P, assert_refused, doc, dumps, raw
 
 DICOM_CHECKS = ("dicom_called_ae_enforced", "dicom_calling_ae_enforced", "dicom_tls")
 
@@ -58,20 +58,6 @@ def test_bad_settings_are_refused_before_any_packet(settings, message):
 
 
 # -- checks on recorded transcripts -----------------------------------------------------------
-
-DICOM_CASES = {
-    "dicom_open_scp.fail.json": (F, F, F),
-    "dicom_strict_tls_scp.pass.json": (P, P, P),
-    "dicom_strict_scp_cleartext.fail.json": (P, P, F),
-    "dicom_strict_scp_unconfigured.error.json": (P, E, F),
-    "dicom_no_service.na.json": (NA, NA, NA),
-}
-
-
-@pytest.mark.parametrize(("fixture", "expected"), sorted(DICOM_CASES.items()))
-def test_dicom_checks(fixture, expected):
-    got = tuple(run_check(c, {"dicom_echo": raw(fixture)}).status for c in DICOM_CHECKS)
-    assert got == expected
 
 
 def test_dicom_verdicts_carry_evidence_naming_the_titles():

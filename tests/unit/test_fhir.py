@@ -67,15 +67,6 @@ def test_bad_settings_are_refused_before_any_packet(settings, message):
 # -- checks on recorded transcripts -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("fixture", "expected"),
-    [("fhir_open_http.fail.json", (F, F, F)), ("fhir_protected_https.pass.json", (P, P, P))],
-)
-def test_fhir_checks(fixture, expected):
-    got = tuple(run_check(c, {"fhir_probe": raw(fixture)}).status for c in FHIR_CHECKS)
-    assert got == expected
-
-
 def test_anonymous_read_message_gives_the_count():
     verdict = run_check("fhir_anonymous_read", {"fhir_probe": raw("fhir_open_http.fail.json")})
     assert "HTTP 200" in verdict.message and "total 42" in verdict.message

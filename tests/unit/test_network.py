@@ -145,26 +145,6 @@ def test_hostile_xml_is_refused():
 
 # -- checks on the lab's recorded facts -----------------------------------------------------
 
-WEAK_FAILS = {
-    "net_telnet_exposed", "net_ftp_cleartext", "net_http_login_cleartext", "net_snmp_v1_v2c",
-    "net_vnc_no_auth", "net_database_exposed", "net_ports_forbidden", "net_ports_allowed",
-}  # fmt: skip
-PASSING = {"net_rsh_exposed", "net_rdp_exposed", "net_smb_exposed"}
-
-
-@pytest.mark.parametrize("check_id", sorted(WEAK_FAILS | PASSING))
-def test_weak_host_findings(check_id):
-    verdict = run_check(check_id, recorded("weak"))
-    expected = Status.FAIL if check_id in WEAK_FAILS else Status.PASS
-    assert verdict.status == expected, verdict.message
-    assert verdict.evidence and verdict.evidence[0].fact in HOST_FACTS
-
-
-@pytest.mark.parametrize("check_id", sorted(WEAK_FAILS | PASSING))
-def test_good_host_passes(check_id):
-    verdict = run_check(check_id, recorded("good"))
-    assert verdict.status == Status.PASS, verdict.message
-
 
 def test_port_policy_checks_do_not_apply_without_a_policy():
     facts = recorded("weak") | {"network_port_policy": b'{"allowed_ports": null, '

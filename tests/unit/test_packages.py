@@ -276,21 +276,6 @@ def kernel_facts(release: str, kernels: bytes) -> dict:
     return {"uname": f"Linux\n{release}\nx86_64\n".encode(), "kernel_packages": kernels}
 
 
-@pytest.mark.parametrize(
-    ("release", "kernels", "status"),
-    [
-        ("6.1.0-21-amd64", "kernels_debian12_two.txt", Status.PASS),
-        ("6.1.0-18-amd64", "kernels_debian12_two.txt", Status.FAIL),
-        ("6.1.0-13-amd64", "kernels_debian12_two.txt", Status.FAIL),  # removed (rc)
-        ("5.14.0-362.18.1.el9_3.x86_64", "kernels_rhel9_two.txt", Status.PASS),
-        ("5.14.0-362.8.1.el9_3.x86_64", "kernels_rhel9_two.txt", Status.FAIL),
-    ],
-)
-def test_running_kernel(check_runner, release, kernels, status):
-    verdict = check_runner("patch_running_kernel_latest", kernel_facts(release, fx(kernels)))
-    assert verdict.status is status, verdict.message
-
-
 def test_running_kernel_container(check_runner):
     verdict = check_runner("patch_running_kernel_latest", kernel_facts("6.18.44-fc-v782", b""))
     assert verdict.status is Status.NOT_APPLICABLE

@@ -110,34 +110,6 @@ def test_host_key_and_mode_parsers():
 
 # -- whole-fixture expectations ----------------------------------------------------------
 
-DEFAULT_FAILS = {
-    "ssh_access_restricted",
-    "ssh_banner",
-    "ssh_idle_timeout",
-    "ssh_login_grace_time",
-    "ssh_max_auth_tries",
-    "ssh_max_startups",
-    "ssh_password_authentication",
-    "ssh_root_login",
-    "ssh_tcp_forwarding",
-    "ssh_weak_macs",
-    "ssh_x11_forwarding",
-}
-
-
-@pytest.mark.parametrize("check_id", SSH_CHECKS)
-def test_hardened_passes_everything(check_runner, check_id):
-    verdict = check_runner(check_id, facts_for(HARDENED))
-    assert verdict.status is Status.PASS, verdict.message
-    assert verdict.evidence and verdict.evidence[0].fact
-
-
-@pytest.mark.parametrize("check_id", SSH_CHECKS)
-def test_debian_default(check_runner, check_id):
-    verdict = check_runner(check_id, facts_for(DEFAULT))
-    expected = Status.FAIL if check_id in DEFAULT_FAILS else Status.PASS
-    assert verdict.status is expected, verdict.message
-
 
 @pytest.mark.parametrize("check_id", SSH_CHECKS)
 def test_sshd_not_installed_is_not_applicable(check_runner, check_id):

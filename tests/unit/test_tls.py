@@ -31,13 +31,6 @@ from tests.unit.nmap_records import nmap_record
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "tls"
 TLS_CHECKS = sorted(c for c in all_checks() if c.startswith("tls_"))
-WEAK_FAILS = {
-    "tls_protocol_versions", "tls_broken_cipher_suites", "tls_forward_secrecy",
-    "tls_cbc_cipher_suites", "tls_profile_cipher_suites", "tls_key_exchange_strength",
-    "tls_certificate_validity", "tls_certificate_expiring", "tls_certificate_trusted",
-    "tls_certificate_hostname", "tls_certificate_key_strength", "tls_certificate_signature",
-    "tls_hsts", "tls_renegotiation",
-}  # fmt: skip
 
 
 def load(name: str) -> dict:
@@ -55,20 +48,6 @@ def scan_result(doc: dict, port: int = 443) -> dict:
 
 def test_there_are_checks_for_every_weakness_of_the_issue():
     assert len(TLS_CHECKS) >= 18
-
-
-@pytest.mark.parametrize("check_id", TLS_CHECKS)
-def test_weak_lab_host(check_id):
-    verdict = run(check_id, load("weak"))
-    expected = Status.FAIL if check_id in WEAK_FAILS else Status.PASS
-    assert verdict.status == expected, verdict.message
-    assert verdict.evidence and all(e.fact == "tls_scan" for e in verdict.evidence)
-
-
-@pytest.mark.parametrize("check_id", TLS_CHECKS)
-def test_good_lab_host_passes_everything(check_id):
-    verdict = run(check_id, load("good"))
-    assert verdict.status == Status.PASS, verdict.message
 
 
 @pytest.mark.parametrize("check_id", sorted(set(TLS_CHECKS) - {"tls_certificate_hostname"}))
