@@ -43,8 +43,10 @@ def test_http_services_found_by_nmap_become_fhir_candidates_except_on_fragile_ho
     nmap = {"nmap_services": Fact("nmap_services", raw("nmap_services_loopback.json"))}
     bases = _discovered_bases(probe_context(facts=nmap), ())
     assert set(bases) == {"http://127.0.0.1:28080", "https://127.0.0.1:28443"}
-    assert bases["http://127.0.0.1:28080"][:2] == ["http://127.0.0.1:28080",
-                                                   "http://127.0.0.1:28080/fhir"]  # fmt: skip
+    assert bases["http://127.0.0.1:28080"][:2] == [
+        "http://127.0.0.1:28080",
+        "http://127.0.0.1:28080/fhir",
+    ]
     configured = ("https://127.0.0.1:28443/fhir",)
     assert set(_discovered_bases(probe_context(facts=nmap), configured)) == {
         "http://127.0.0.1:28080"

@@ -66,7 +66,11 @@ def test_hl7_nothing_listening_is_not_applicable():
 
 def test_a_tls_alert_counts_as_tls():
     record = doc("hl7_tls.pass.json")
-    record["endpoints"][1] = {"port": 22576, "outcome": "tls", "error": "SSLError: [SSL: "
-                              "TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate "
-                              "required"}  # fmt: skip
+    record["endpoints"][1] = {
+        "port": 22576,
+        "outcome": "tls",
+        "error": "SSLError: [SSL: "
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate "
+        "required",
+    }
     assert run_check("hl7_mllp_tls", {"hl7_mllp": dumps(record)}).status == P

@@ -47,8 +47,10 @@ def record(ports_xml: str, argv: list[str] | None = None, safe: bool = False) ->
 
 def port_xml(port: int, name: str, proto: str = "tcp", state: str = "open", **attrs) -> str:
     extra = " ".join(f'{k}="{v}"' for k, v in attrs.items())
-    return (f'<port protocol="{proto}" portid="{port}"><state state="{state}"/>'
-            f'<service name="{name}" {extra}/></port>')  # fmt: skip
+    return (
+        f'<port protocol="{proto}" portid="{port}"><state state="{state}"/>'
+        f'<service name="{name}" {extra}/></port>'
+    )
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -56,8 +58,10 @@ def port_xml(port: int, name: str, proto: str = "tcp", state: str = "open", **at
 
 def test_port_lists_accept_numbers_and_protocol_strings():
     assert port_list({"p": [22, "161/udp", "443/tcp", 22]}, "p") == (
-        ("tcp", 22), ("udp", 161), ("tcp", 443)
-    )  # fmt: skip
+        ("tcp", 22),
+        ("udp", 161),
+        ("tcp", 443),
+    )
     assert port_list({}, "p") is None
 
 
@@ -84,8 +88,9 @@ def test_addresses_that_could_read_as_options_are_refused(address):
 
 def test_top_ports_follow_nmap_frequencies(tmp_path):
     services = tmp_path / "nmap-services"
-    services.write_text("# comment\nhttp\t80/tcp\t0.48\nssh\t22/tcp\t0.18\n"
-                        "snmp\t161/udp\t0.43\nftp\t21/tcp\t0.19\n")  # fmt: skip
+    services.write_text(
+        "# comment\nhttp\t80/tcp\t0.48\nssh\t22/tcp\t0.18\nsnmp\t161/udp\t0.43\nftp\t21/tcp\t0.19\n"
+    )
     assert top_tcp_ports(2, services) == [80, 21]
 
 
@@ -119,11 +124,20 @@ def test_safe_mode_is_one_gentle_connection_at_a_time():
 def test_version_runs_refine_discovery_and_timeouts_are_noted():
     scan = parse_nmap_services(recorded("weak")["nmap_services"])
     by_label = {p.label: p for p in scan.open_ports}
-    assert set(by_label) >= {"21/tcp", "22/tcp", "23/tcp", "80/tcp", "2200/tcp", "5900/tcp",
-                             "6379/tcp", "161/udp"}  # fmt: skip
+    assert set(by_label) >= {
+        "21/tcp",
+        "22/tcp",
+        "23/tcp",
+        "80/tcp",
+        "2200/tcp",
+        "5900/tcp",
+        "6379/tcp",
+        "161/udp",
+    }
     assert by_label["21/tcp"].product == "vsftpd" and by_label["21/tcp"].method == "probed"
-    assert by_label["23/tcp"].method == "table" and "did not finish" in by_label[
-        "23/tcp"].version_note  # fmt: skip
+    assert (
+        by_label["23/tcp"].method == "table" and "did not finish" in by_label["23/tcp"].version_note
+    )
     assert "None (1)" in by_label["5900/tcp"].scripts["vnc-info"]
     assert scan.udp_scanned == (161,) and scan.version_detection
 
@@ -135,10 +149,17 @@ def test_port_description_says_how_the_service_was_named():
 
 
 def test_hostile_xml_is_refused():
-    bomb = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]>'
-            "<nmaprun>&b;</nmaprun>")  # fmt: skip
-    doc = {"format": "hygie-nmap/1", "address": "x", "privileged": True, "safe_mode": False,
-           "runs": [{"phase": "discovery", "argv": [], "xml": bomb}]}  # fmt: skip
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]>'
+        "<nmaprun>&b;</nmaprun>"
+    )
+    doc = {
+        "format": "hygie-nmap/1",
+        "address": "x",
+        "privileged": True,
+        "safe_mode": False,
+        "runs": [{"phase": "discovery", "argv": [], "xml": bomb}],
+    }
     with pytest.raises(EntitiesForbidden):
         parse_nmap_services(json.dumps(doc))
 
@@ -147,16 +168,19 @@ def test_hostile_xml_is_refused():
 
 
 def test_port_policy_checks_do_not_apply_without_a_policy():
-    facts = recorded("weak") | {"network_port_policy": b'{"allowed_ports": null, '
-                                                      b'"forbidden_ports": null}'}  # fmt: skip
+    facts = recorded("weak") | {
+        "network_port_policy": b'{"allowed_ports": null, "forbidden_ports": null}'
+    }
     assert run_check("net_ports_allowed", facts).status == Status.NOT_APPLICABLE
     assert run_check("net_ports_forbidden", facts).status == Status.NOT_APPLICABLE
 
 
 def test_allowed_ports_waive_a_database_but_never_telnet():
     policy = b'{"allowed_ports": ["23/tcp", "6379/tcp"], "forbidden_ports": null}'
-    facts = {"nmap_services": record(port_xml(23, "telnet") + port_xml(6379, "redis")),
-             "network_port_policy": policy}  # fmt: skip
+    facts = {
+        "nmap_services": record(port_xml(23, "telnet") + port_xml(6379, "redis")),
+        "network_port_policy": policy,
+    }
     db = run_check("net_database_exposed", facts)
     assert db.status == Status.PASS and "accepted by network.allowed_ports" in db.message
     assert run_check("net_telnet_exposed", facts).status == Status.FAIL
@@ -168,10 +192,10 @@ def test_identified_protocol_wins_over_the_port_number():
     ftps = port_xml(21, "ftp", method="probed", tunnel="ssl")
     assert run_check("net_telnet_exposed", {"nmap_services": record(ssh_on_23)}).status == (
         Status.PASS
-    )  # fmt: skip
+    )
     assert run_check("net_telnet_exposed", {"nmap_services": record(telnet_on_2323)}).status == (
         Status.FAIL
-    )  # fmt: skip
+    )
     assert run_check("net_ftp_cleartext", {"nmap_services": record(ftps)}).status == Status.PASS
 
 
@@ -195,7 +219,7 @@ def test_safe_mode_cannot_judge_snmp_or_vnc_security():
 def test_login_kinds():
     assert login_kind(401, {"www-authenticate": 'Basic realm="Orthanc"'}, "").startswith(
         "HTTP Basic"
-    )  # fmt: skip
+    )
     assert login_kind(200, {}, "<INPUT class=x TYPE='password' name=p>").startswith("password")
     assert login_kind(200, {}, "<input type=text name=user>") == ""
     assert login_kind(401, {"www-authenticate": "Bearer"}, "") == ""
@@ -237,12 +261,17 @@ def test_discovered_inventory_loads_as_network_only_targets(tmp_path):
     path.write_text(text)
     targets = load_inventory(path).targets
     assert [(t.name, t.transport, t.tags) for t in targets] == [
-        ("198.18.0.9", "none", ("discovered",)), ("198.18.0.11", "none", ("discovered",))
-    ]  # fmt: skip
+        ("198.18.0.9", "none", ("discovered",)),
+        ("198.18.0.11", "none", ("discovered",)),
+    ]
     assert yaml.safe_load(text)["groups"]["discovered"]["vars"]["transport"] == "none"
 
 
 def test_cli_refuses_a_slash_8_before_any_packet():
-    proc = subprocess.run([sys.executable, "-m", "hygie.cli", "discover", "10.0.0.0/8"],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "hygie.cli", "discover", "10.0.0.0/8"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 3 and "at most a /16" in proc.stderr

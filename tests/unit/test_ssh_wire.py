@@ -25,22 +25,34 @@ from tests.unit.conftest import run_check
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "network"
 CHECKS = (
-    "net_ssh_weak_kex", "net_ssh_weak_ciphers", "net_ssh_weak_macs",
-    "net_ssh_weak_host_key_algorithms", "net_ssh_terrapin", "net_ssh_password_auth",
-)  # fmt: skip
+    "net_ssh_weak_kex",
+    "net_ssh_weak_ciphers",
+    "net_ssh_weak_macs",
+    "net_ssh_weak_host_key_algorithms",
+    "net_ssh_terrapin",
+    "net_ssh_password_auth",
+)
 
 
-def kexinit(kex=("curve25519-sha256",), ciphers=("aes256-gcm@openssh.com",),
-            macs=("hmac-sha2-256",), host_keys=("ssh-ed25519",)) -> bytes:  # fmt: skip
+def kexinit(
+    kex=("curve25519-sha256",),
+    ciphers=("aes256-gcm@openssh.com",),
+    macs=("hmac-sha2-256",),
+    host_keys=("ssh-ed25519",),
+) -> bytes:
     msg = paramiko.Message()
     msg.add_byte(bytes([20]))
     msg.add_bytes(os.urandom(16))
-    lists = {"kex_algorithms": kex, "server_host_key_algorithms": host_keys,
-             "encryption_algorithms_client_to_server": ciphers,
-             "encryption_algorithms_server_to_client": ciphers,
-             "mac_algorithms_client_to_server": macs, "mac_algorithms_server_to_client": macs,
-             "compression_algorithms_client_to_server": ("none",),
-             "compression_algorithms_server_to_client": ("none",)}  # fmt: skip
+    lists = {
+        "kex_algorithms": kex,
+        "server_host_key_algorithms": host_keys,
+        "encryption_algorithms_client_to_server": ciphers,
+        "encryption_algorithms_server_to_client": ciphers,
+        "mac_algorithms_client_to_server": macs,
+        "mac_algorithms_server_to_client": macs,
+        "compression_algorithms_client_to_server": ("none",),
+        "compression_algorithms_server_to_client": ("none",),
+    }
     for name in KEXINIT_FIELDS:
         msg.add_list(list(lists.get(name, ())))
     msg.add_boolean(False)
@@ -53,8 +65,12 @@ def wire_fact(*endpoints: dict) -> bytes:
 
 
 def endpoint(port=22, methods=("publickey",), **lists) -> dict:
-    return {"port": port, "banner": "SSH-2.0-Test", "kexinit": kexinit(**lists).hex(),
-            "auth_methods": list(methods)}  # fmt: skip
+    return {
+        "port": port,
+        "banner": "SSH-2.0-Test",
+        "kexinit": kexinit(**lists).hex(),
+        "auth_methods": list(methods),
+    }
 
 
 @pytest.fixture
@@ -133,11 +149,15 @@ def test_unreadable_ports_are_errors_and_no_ssh_is_not_applicable():
     [
         (("chacha20-poly1305@openssh.com",), ("hmac-sha2-256",), ("curve25519-sha256",), True),
         (("aes128-ctr",), ("hmac-sha2-256-etm@openssh.com",), ("curve25519-sha256",), True),
-        (("chacha20-poly1305@openssh.com",), ("hmac-sha2-256-etm@openssh.com",),
-         ("curve25519-sha256", STRICT_KEX_SERVER), False),
+        (
+            ("chacha20-poly1305@openssh.com",),
+            ("hmac-sha2-256-etm@openssh.com",),
+            ("curve25519-sha256", STRICT_KEX_SERVER),
+            False,
+        ),
         (("aes256-gcm@openssh.com",), ("hmac-sha2-256",), ("curve25519-sha256",), False),
     ],
-)  # fmt: skip
+)
 def test_terrapin_needs_a_vulnerable_mode_without_strict_kex(ciphers, macs, kex, exposed):
     facts = {"ssh_wire": wire_fact(endpoint(ciphers=ciphers, macs=macs, kex=kex))}
     verdict = run_check("net_ssh_terrapin", facts)

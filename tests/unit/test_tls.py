@@ -73,7 +73,8 @@ def test_refused_starttls_is_not_a_tls_endpoint():
 def test_certificate_dates_are_judged_at_the_recorded_scan_time_not_now():
     doc = load("good")
     after = scan_result(doc)["certificate_info"]["result"]["certificate_deployments"][0][
-        "received_certificate_chain"][0]["not_valid_after"]  # fmt: skip
+        "received_certificate_chain"
+    ][0]["not_valid_after"]
     assert after < "2100"
     later = copy.deepcopy(doc) | {"scanned_at": "2100-01-01T00:00:00+00:00"}
     assert run("tls_certificate_validity", later).status == Status.FAIL
@@ -98,11 +99,16 @@ def test_legacy_protocols_and_broken_suites():
     doc = load("good")
     sr = scan_result(doc)
     suites = [
-        {"cipher_suite": {"name": n, "is_anonymous": False, "key_size": 128, "openssl_name": n},
-         "ephemeral_key": None}
-        for n in ("TLS_RSA_WITH_RC4_128_SHA", "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
-                  "TLS_RSA_EXPORT_WITH_DES40_CBC_SHA")
-    ]  # fmt: skip
+        {
+            "cipher_suite": {"name": n, "is_anonymous": False, "key_size": 128, "openssl_name": n},
+            "ephemeral_key": None,
+        }
+        for n in (
+            "TLS_RSA_WITH_RC4_128_SHA",
+            "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+            "TLS_RSA_EXPORT_WITH_DES40_CBC_SHA",
+        )
+    ]
     sr["ssl_3_0_cipher_suites"]["result"].update(
         is_tls_version_supported=True, accepted_cipher_suites=suites
     )
@@ -138,8 +144,11 @@ def test_intrusive_probes_skipped_on_fragile_hosts_are_not_applicable():
     doc = load("good")
     for endpoint in doc["endpoints"]:
         endpoint["sslyze"]["scan_result"]["heartbleed"] = {
-            "status": "NOT_SCHEDULED", "error_reason": None, "error_trace": None, "result": None
-        }  # fmt: skip
+            "status": "NOT_SCHEDULED",
+            "error_reason": None,
+            "error_trace": None,
+            "result": None,
+        }
     verdict = run("tls_heartbleed", doc)
     assert verdict.status == Status.NOT_APPLICABLE and "fragile" in verdict.message
 
@@ -208,15 +217,22 @@ def nmap_fact(ports: str) -> bytes:
 
 
 def port(number: int, name: str, tunnel: str = "", state: str = "open") -> str:
-    return (f'<port protocol="tcp" portid="{number}"><state state="{state}"/>'
-            f'<service name="{name}" tunnel="{tunnel}"/></port>')  # fmt: skip
+    return (
+        f'<port protocol="tcp" portid="{number}"><state state="{state}"/>'
+        f'<service name="{name}" tunnel="{tunnel}"/></port>'
+    )
 
 
 def test_endpoints_from_nmap_tls_and_starttls():
     raw = nmap_fact(
-        port(443, "https") + port(8443, "http", "ssl") + port(25, "smtp") + port(22, "ssh")
-        + port(5432, "postgresql") + port(2762, "dicom-tls") + port(993, "imaps", state="closed")
-    )  # fmt: skip
+        port(443, "https")
+        + port(8443, "http", "ssl")
+        + port(25, "smtp")
+        + port(22, "ssh")
+        + port(5432, "postgresql")
+        + port(2762, "dicom-tls")
+        + port(993, "imaps", state="closed")
+    )
     found = {(e.port, e.starttls) for e in endpoints_from_nmap(raw)}
     assert found == {(443, None), (8443, None), (25, "smtp"), (5432, "postgres"), (2762, None)}
 
@@ -226,8 +242,11 @@ def test_inventory_ports_are_added_to_nmap_ones_and_win():
         {"tls_ports": [9443, {"port": 25, "starttls": "smtp"}]}, "198.18.0.10"
     )
     planned, note = plan_endpoints(nmap_fact(port(443, "https") + port(25, "smtp")), settings)
-    assert [(e.port, e.source) for e in planned] == [(25, "inventory"), (443, "nmap"),
-                                                     (9443, "inventory")]  # fmt: skip
+    assert [(e.port, e.source) for e in planned] == [
+        (25, "inventory"),
+        (443, "nmap"),
+        (9443, "inventory"),
+    ]
     assert "nmap_services" in note
 
 
@@ -283,7 +302,9 @@ def test_the_worker_declares_no_fact():
     """Fact discovery imports every module of hygie.facts, the worker too: it is no fact
     domain, so it must declare nothing (its probe lives in hygie.facts.tls)."""
     modules = {
-        func.__module__ for spec in all_facts().values() for func in (spec.probe, spec.derive)
+        func.__module__
+        for spec in all_facts().values()
+        for func in (spec.probe, spec.derive)
         if func is not None
-    }  # fmt: skip
+    }
     assert "hygie.facts.tls" in modules and WORKER not in modules

@@ -29,8 +29,13 @@ pytestmark = pytest.mark.skipif(not KEV_FILE.exists(), reason="../shared/data/ci
 DEBIAN = (PATCHING / "os_release_debian12.txt").read_bytes()
 TODAY = b"2026-11-28\n1795907048\n"  # KEV 2025.08.25 is 460 days old then
 MISSING = Fact("packages_rpm", b"", b"sh: 1: rpm: not found\n", exit_status=127)
-VULN_CHECKS = ("vuln_feed_age", "vuln_fixable_packages", "vuln_known_exploited",
-               "vuln_unfixed_packages", "vuln_running_kernel")  # fmt: skip
+VULN_CHECKS = (
+    "vuln_feed_age",
+    "vuln_fixable_packages",
+    "vuln_known_exploited",
+    "vuln_unfixed_packages",
+    "vuln_running_kernel",
+)
 KERNELS = (
     "linux-image-6.1.0-17-amd64\t6.1.69-1\tii \tlinux-signed-amd64\t6.1.69+1\tamd64\n"
     "linux-image-6.1.0-18-amd64\t6.1.76-1\tii \tlinux-signed-amd64\t6.1.76+1\tamd64\n"
@@ -108,17 +113,20 @@ def test_unfixed_are_shown_apart(feeds):
 
 
 def test_running_kernel_against_advisories(feeds):
-    old = run_check("vuln_running_kernel", host_facts(old=False, kernels=KERNELS,
-                                                      running="6.1.0-17-amd64"))  # fmt: skip
+    old = run_check(
+        "vuln_running_kernel", host_facts(old=False, kernels=KERNELS, running="6.1.0-17-amd64")
+    )
     assert old.status == Status.FAIL
     assert "linux-image-6.1.0-17-amd64 6.1.69-1" in old.message
     assert "fixed in 6.1.76-1" in old.message and "1 in KEV: CVE-2024-1086" in old.message
-    new = run_check("vuln_running_kernel", host_facts(old=False, kernels=KERNELS,
-                                                      running="6.1.0-18-amd64"))  # fmt: skip
+    new = run_check(
+        "vuln_running_kernel", host_facts(old=False, kernels=KERNELS, running="6.1.0-18-amd64")
+    )
     assert new.status == Status.PASS
     assert run_check("vuln_running_kernel", host_facts(old=False)).status == Status.NOT_APPLICABLE
-    gone = run_check("vuln_running_kernel", host_facts(old=False, kernels=KERNELS,
-                                                       running="6.1.0-9-amd64"))  # fmt: skip
+    gone = run_check(
+        "vuln_running_kernel", host_facts(old=False, kernels=KERNELS, running="6.1.0-9-amd64")
+    )
     assert gone.status == Status.ERROR
 
 
