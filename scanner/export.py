@@ -11,10 +11,15 @@ A bundle is a directory, or a tar of one, holding:
 - ``scan.dsse.json``: the scan's envelope, its link in the store's chain, byte for byte;
 - ``signing.pub``: the public key that signed it (signed scans only);
 - ``manifest.json``: an in-toto Statement whose subjects are all the files above, and
-  ``manifest.dsse.json``: its signed envelope.
+  ``manifest.dsse.json``: its signed envelope;
+- ``manifest.dsse.json.tsr`` (only with ``--tsa``): an RFC 3161 Time-Stamp Authority's
+  token over the manifest envelope's bytes (hygie.timestamp), the DER TimeStampResp as the
+  TSA sent it. It is made after the manifest is signed, so the manifest cannot list it.
 
 No wall-clock time, random value or file-system order enters a bundle; tar members have a
-fixed owner, mode and time (the scan's end) and come in sorted order.
+fixed owner, mode and time (the scan's end) and come in sorted order. The one exception
+is the token, which the TSA makes anew each time (its time, serial and our nonce):
+every other file of a timestamped bundle is the same as without ``--tsa``.
 """
 
 from __future__ import annotations
@@ -61,14 +66,17 @@ from hygie.signing import (
     signature_problems,
 )
 from hygie.store import Store
+from hygie.timestamp import TimestampError, Trusted, TsaTrust, request_token, verify_token
 
 MANIFEST = "manifest.json"
 MANIFEST_ENVELOPE = "manifest.dsse.json"
 PUBLIC_KEY = "signing.pub"
 REPORT = "report.html"
 OSCAL = "assessment-results.json"
+TIMESTAMP = f"{MANIFEST_ENVELOPE}.tsr"
 BUNDLE_PREDICATE = "https://hygie.invalid/attestation/bundle/v1"
-_UNSIGNED_FILES = (MANIFEST, MANIFEST_ENVELOPE)  # what the manifest cannot list: itself
+# what the manifest cannot list: itself, and the token made after it is signed
+_UNSIGNED_FILES = (MANIFEST, MANIFEST_ENVELOPE, TIMESTAMP)
 
 
 class ExportError(Exception):
@@ -177,6 +185,23 @@ def bundle_files(
     files[MANIFEST] = manifest
     files[MANIFEST_ENVELOPE] = seal(manifest, signer if keyid else None)
     return Exported(scan.id, files, int(scan.finished))
+
+
+def timestamp_bundle(
+    bundle: Exported, url: str, trust: TsaTrust | None = None
+) -> tuple[Exported, Trusted | None]:
+    """The bundle with a TSA's token over its manifest envelope, and with ``trust`` the
+    token verified, so that a TSA whose tokens would not verify is found before anything
+    is written (TimestampError)."""
+    envelope = bundle.files[MANIFEST_ENVELOPE]
+    token = request_token(url, envelope, MANIFEST_ENVELOPE)
+    trusted = None
+    if trust is not None:
+        try:
+            trusted = verify_token(token, envelope, trust, MANIFEST_ENVELOPE)
+        except TimestampError as exc:
+            raise TimestampError(f"TSA {url}: its token is {exc}") from None
+    return replace(bundle, files={**bundle.files, TIMESTAMP: token}), trusted
 
 
 def write_bundle(bundle: Exported, output: Path) -> None:
@@ -421,16 +446,41 @@ def _chain_problems(
         out.notes.append(f"follows scan {before.scan_id} (seq {before.seq}) of {previous.source}")
 
 
+def _timestamp_check(bundle: Bundle, trust: TsaTrust | None, out: BundleCheck) -> None:
+    """The token over the manifest envelope: checked against ``trust`` (``--tsa-cert``),
+    asked for and missing, or present and said to be unchecked."""
+    token, envelope = bundle.files.get(TIMESTAMP), bundle.files.get(MANIFEST_ENVELOPE)
+    if envelope is None:  # said missing already: nothing to check a token against
+        return
+    if token is None:
+        if trust is not None:
+            out.problems.append(f"{TIMESTAMP}: missing, but --tsa-cert asks for a timestamp")
+        return
+    if trust is None:
+        out.notes.append(
+            f"{TIMESTAMP}: an RFC 3161 timestamp token, NOT checked (pass --tsa-cert with the "
+            "TSA's CA certificate to trust its time)"
+        )
+        return
+    try:
+        out.notes.append(str(verify_token(token, envelope, trust, MANIFEST_ENVELOPE)))
+    except TimestampError as exc:
+        out.problems.append(f"{TIMESTAMP}: {exc}")
+
+
 def verify_bundle(
     bundle: Bundle,
     trusted: Mapping[str, PublicKey] | None = None,
     previous: Bundle | None = None,
+    tsa: TsaTrust | None = None,
 ) -> BundleCheck:
     """Check a bundle offline. ``trusted``: the keys it must be signed by (``--key``);
-    without them its own ``signing.pub`` is used, which proves integrity, not origin."""
+    without them its own ``signing.pub`` is used, which proves integrity, not origin.
+    ``tsa``: the certificates its RFC 3161 token must chain to (``--tsa-cert``)."""
     out = BundleCheck(problems=list(bundle.problems), files=len(bundle.files))
     opened = _open(bundle.files, MANIFEST_ENVELOPE, BUNDLE_PREDICATE, out)
     if opened is None:
+        _timestamp_check(bundle, tsa, out)  # over the envelope's bytes, readable or not
         return out
     env, manifest = opened
     keys = _keys(bundle, trusted, out)
@@ -467,4 +517,5 @@ def verify_bundle(
         )
     elif out.signer:
         out.notes.append(f"signed by key {out.signer}, one of the keys given with --key")
+    _timestamp_check(bundle, tsa, out)
     return out
