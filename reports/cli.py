@@ -18,7 +18,7 @@ from hygie.reports.attest import load_attestations, load_waivers
 from hygie.reports.build import build_report
 from hygie.reports.gaps import subtree_checks
 from hygie.reports.i18n import DEFAULT_LANG, LANGS
-from hygie.reports.model import Report
+from hygie.reports.model import Report, with_history
 from hygie.store import Store, StoreError
 from hygie.yamlfile import DataFileError
 
@@ -123,7 +123,26 @@ def write_scan_report(scan: Scan, fmt: str | None, output: Path | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the report here (default: standard output).",
 )
-def report(scan_ref, fmt, lang, frameworks, attestations, waivers, on, db, output) -> None:
+@click.option(
+    "--since",
+    metavar="OLD",
+    help="Add a 'Drift since OLD' section: what changed on the hosts (HTML, Markdown).",
+)
+@click.option(
+    "--trend",
+    is_flag=True,
+    help="Add the trend of the stored scans up to this one (HTML, Markdown).",
+)
+@click.option(
+    "--last",
+    type=click.IntRange(1, 100),
+    default=8,
+    show_default=True,
+    help="Scans the --trend compares.",
+)
+def report(
+    scan_ref, fmt, lang, frameworks, attestations, waivers, on, db, output, since, trend, last
+) -> None:
     """Render a stored scan (id, unique prefix, or `latest`) as a gap report."""
     store = Store(db or Path(os.environ.get("HYGIE_DB") or default_path()))
     try:
@@ -140,9 +159,21 @@ def report(scan_ref, fmt, lang, frameworks, attestations, waivers, on, db, outpu
         waivers=waivers,
         today=on.date() if on else None,
     )
+    if since or trend:
+        built = _with_history(built, db, since, last if trend else None, frameworks)
     write(built, fmt, output)
     if output is not None:
         click.echo(f"{fmt} report of {scan.id} written to {output}", err=True)
+
+
+def _with_history(built: Report, db, since: str | None, last: int | None, frameworks) -> Report:
+    """The drift since ``since`` and the trend of the ``last`` scans up to the report's."""
+    from hygie.cli_drift import load_last, load_pair, make_trend  # it imports this module
+    from hygie.drift import drift
+
+    found = drift(*load_pair(db, since, built.scan_id)).to_dict() if since else None
+    history = make_trend(load_last(db, last, built.scan_id), frameworks) if last else None
+    return with_history(built, found, history.to_dict() if history else None)
 
 
 @click.group(invoke_without_command=True)

@@ -194,6 +194,8 @@ def host_summary(host: HostScan, waivers: Sequence[Waiver], shared: Shared) -> H
         counts={s: counts.get(s, 0) for s in FINDING_STATUSES},
         findings=tuple(findings),
         tags=host.tags,
+        site=host.site,
+        runner=host.runner,
     )
 
 

@@ -176,6 +176,8 @@ class HostSummary:
     counts: dict[str, int]  # per finding status, every status present
     findings: tuple[Finding, ...]  # most severe failures first
     tags: tuple[str, ...] = ()
+    site: str | None = None  # multi-site scan: the site whose runner assessed the host
+    runner: str | None = None  # and that runner's keyid
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,10 @@ class Report:
     facts_from: str | None = None  # the scan whose facts were judged, for a re-evaluation
     seal: Seal | None = None  # its link in the evidence chain; None: not stored, unsigned
     artifacts: tuple[Artifact, ...] = ()  # every fact file, the results, the envelope
+    # ``hygie report --since OLD`` / ``--trend`` (HTML and Markdown only): hygie.drift's
+    # and hygie.trend's to_dict(), target strings made printable (see with_history)
+    drift: dict | None = None
+    trend: dict | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready form. What repeats across findings is written once: each check's
@@ -244,8 +250,29 @@ class Report:
             hosts.append(_plain(dataclasses.replace(host, findings=())) | {"findings": findings})
         body = _plain(dataclasses.replace(self, hosts=(), artifacts=()))
         del body["artifacts"]  # in the OSCAL back-matter; here one per fact is too many
+        del body["drift"], body["trend"]  # `hygie drift/trend --format json` give them
         return (
             {"format": "hygie-report", "format_version": FORMAT_VERSION}
             | body
             | {"hosts": hosts, "checks": checks, "facts": facts}
         )
+
+
+def _printable_tree(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list | tuple):
+        return [_printable_tree(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _printable_tree(v) for k, v in value.items()}
+    return value
+
+
+def with_history(report: Report, drift: dict | None = None, trend: dict | None = None) -> Report:
+    """The report with its drift and trend sections (hygie.drift / hygie.trend to_dict()),
+    every string in them made printable: items and details quote the targets."""
+    return dataclasses.replace(
+        report,
+        drift=_printable_tree(drift) if drift is not None else None,
+        trend=_printable_tree(trend) if trend is not None else None,
+    )

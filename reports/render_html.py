@@ -42,6 +42,7 @@ from hygie.reports.model import (
     Report,
     printable,
 )
+from hygie.reports.trend_svg import score_chart
 
 PAGE_SIZE = 50  # host-table rows per page in the browser
 MAX_LISTED = 20  # hosts named per variant before "and N more" (each host lists its own)
@@ -331,6 +332,13 @@ def timestamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def trend_chart(title: str, scans: list[dict], points: list, x_label: str, y_label: str) -> Markup:
+    """One framework's score over the scans (reports/trend_svg.py escapes every text)."""
+    labels = [datetime.fromtimestamp(s["started"], UTC).strftime("%Y-%m-%d") for s in scans]
+    values = [None if p is None else p["score"] for p in points]
+    return Markup(score_chart(title, labels, values, x_label=x_label, y_label=y_label))
+
+
 def _clean(value: object) -> object:
     """Every value a template prints: target strings lose control and bidi characters
     (shown as escapes) before autoescaping; markup built by the templates is kept."""
@@ -369,6 +377,7 @@ def _environment() -> Environment:
         state_bars=state_bars,
         slug=slug,
         timestamp=timestamp,
+        trend_chart=trend_chart,
         max_listed=MAX_LISTED,
         max_sample=MAX_SAMPLE,
     )

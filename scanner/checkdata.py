@@ -12,8 +12,9 @@ validated against the framework catalogs when the data is loaded.
 from __future__ import annotations
 
 import importlib.resources
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +25,13 @@ from hygie.yamlfile import DataFileError, Node, check_keys, load_mapping
 LANGUAGES = ("en", "fr")
 TEXT_FIELDS = ("title", "rationale", "remediation")
 ENTRY_KEYS = {"severity", "references", *TEXT_FIELDS}
+#: the optional automatic fix (``hygie remediate``): settings hygie knows how to write
+#: (``sshd_config``, ``login_defs``) or Ansible tasks with their ``sh`` equivalent;
+#: ``when`` names the policy parameters under which the fix is right
+FIX_SETTINGS = ("sshd_config", "login_defs")
+FIX_KEYS = {*FIX_SETTINGS, "ansible", "sh", "handlers", "when"}
+#: the only placeholders a fix may hold: a check parameter, or one item of a list parameter
+PLACEHOLDER = re.compile(r"\{\{\s*(?P<param>[a-z_][a-z0-9_]*)(?:\[(?P<index>\d+)\])?\s*\}\}")
 SETS_FILE = "references.yaml"
 
 
@@ -39,12 +47,25 @@ class CheckText:
 
 
 @dataclass(frozen=True)
+class Fix:
+    """How ``hygie remediate`` fixes a failed check; values hold ``{{ param }}`` placeholders
+    filled from the scan's policy."""
+
+    settings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    ansible: tuple[Mapping, ...] = ()
+    sh: str | None = None
+    handlers: tuple[Mapping, ...] = ()
+    when: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class CheckData:
     """What a domain data file says of one check."""
 
     severity: Severity
     references: Mapping[str, tuple[str, ...]]
     texts: Mapping[str, CheckText]  # language -> text; "en" always present
+    fix: Fix | None = None
 
     def text(self, lang: str) -> CheckText:
         return self.texts.get(lang) or self.texts["en"]
@@ -137,8 +158,55 @@ def _texts(fields: Mapping[str, Node], source: str, what: str) -> dict[str, Chec
     return {lang: CheckText(**texts) for lang, texts in per_lang.items()}
 
 
+def _fix(node: Node, source: str, what: str) -> Fix:
+    check_keys(node, FIX_KEYS, source, what, CheckDataError)
+    fields = node.value
+    if not (set(fields) & {*FIX_SETTINGS, "ansible"}):
+        raise CheckDataError(source, node.line, f"{what}: names no setting and no ansible task")
+    if ("ansible" in fields) != ("sh" in fields):
+        raise CheckDataError(
+            source, node.line, f"{what}: ansible tasks need their sh equivalent, and sh its tasks"
+        )
+    for name, child in fields.items():
+        _fix_part(name, child, source, f"{what}.{name}")
+    plain = {name: child.plain() for name, child in fields.items()}
+    return Fix(
+        settings={
+            k: {key: str(v) for key, v in plain[k].items()} for k in FIX_SETTINGS if k in plain
+        },
+        ansible=tuple(plain.get("ansible", ())),
+        sh=plain.get("sh"),
+        handlers=tuple(plain.get("handlers", ())),
+        when=plain.get("when", {}),
+    )
+
+
+def _fix_part(name: str, node: Node, source: str, what: str) -> None:
+    """The shape of one part of a fix, and its placeholders, with the line at fault."""
+    if name in (*FIX_SETTINGS, "when"):
+        ok = isinstance(node.value, dict) and all(
+            isinstance(v.value, str | int | bool) for v in node.value.values()
+        )
+        shape = "a mapping of names to single values"
+    elif name == "sh":
+        ok, shape = isinstance(node.value, str) and bool(node.value.strip()), "shell text"
+    else:
+        ok = isinstance(node.value, list) and all(
+            isinstance(t.value, dict) and isinstance(t.value.get("name", Node(0, 0)).value, str)
+            for t in node.value
+        )
+        shape = "a list of tasks, each with its name"
+    if not ok:
+        raise CheckDataError(source, node.line, f"{what}: must be {shape}")
+    for text in re.findall(r"\{\{.*?\}\}|\{%", str(node.plain())):
+        if not PLACEHOLDER.fullmatch(text):
+            raise CheckDataError(
+                source, node.line, f"{what}: {text!r}: only {{{{ param }}}} placeholders"
+            )
+
+
 def _entry(check_id: str, node: Node, source: str) -> CheckData:
-    check_keys(node, ENTRY_KEYS, source, check_id, CheckDataError)
+    check_keys(node, ENTRY_KEYS | {"fix"}, source, check_id, CheckDataError)
     fields = node.value
     missing = sorted(ENTRY_KEYS - set(fields))
     if missing:
@@ -155,6 +223,7 @@ def _entry(check_id: str, node: Node, source: str) -> CheckData:
         severity=severity,
         references=_references(fields["references"], source, check_id),
         texts=_texts(fields, source, check_id),
+        fix=_fix(fields["fix"], source, f"{check_id}.fix") if "fix" in fields else None,
     )
 
 

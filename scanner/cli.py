@@ -18,13 +18,18 @@ from pathlib import Path
 import click
 
 from hygie import __version__
+from hygie.cli_drift import COMMANDS as DRIFT_COMMANDS
 from hygie.cli_evidence import COMMANDS as EVIDENCE_COMMANDS
 from hygie.cli_evidence import configured_signer, passphrase_option
+from hygie.cli_remediate import remediate
+from hygie.cli_ssh import ssh_client_options
+from hygie.cli_store import DB_HELP, STORE_LOCATION, open_store
+from hygie.cli_store import store as store_command
 from hygie.console import make_console, progress, summary
-from hygie.database import default_path
 from hygie.diff import diff_scans
 from hygie.discover import DiscoveryError, discover, inventory_yaml
 from hygie.discover import targets as discovered_targets
+from hygie.distributed.cli_worker import broker_options, broker_scan, worker
 from hygie.engine import DEFAULT_WORKERS, EngineOptions, rejudge, run_scan
 from hygie.feeds.cli import feeds
 from hygie.inventory import Inventory, Target, load_inventory, parse_target
@@ -42,9 +47,9 @@ NETWORK_POLICY = "network"  # policies/network.yaml
 
 db_option = click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=STORE_LOCATION,
     default=None,
-    help=f"SQLite store (default {default_path()}, or $HYGIE_DB).",
+    help=DB_HELP,
 )
 policy_option = click.option(
     "-p",
@@ -66,7 +71,7 @@ class BadInput(click.ClickException):
 
 
 def _store(db: Path | None) -> Store:
-    return Store(db or Path(os.environ.get("HYGIE_DB") or default_path()))
+    return open_store(db)
 
 
 def _use_db(db: Path | None) -> None:
@@ -93,8 +98,8 @@ def cli() -> None:
 @click.option(
     "-i",
     "--inventory",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Inventory YAML (hosts, groups, connection vars).",
+    type=click.Path(exists=True, path_type=Path),
+    help="Inventory: hygie's YAML, or Ansible's (INI, YAML or a directory).",
 )
 @policy_option
 @click.option("-l", "--limit", multiple=True, help="Only these hosts or groups (repeatable).")
@@ -104,23 +109,7 @@ def cli() -> None:
 @click.option("--become", is_flag=True, help="Run the collection under sudo on every host.")
 @click.option("--ask-pass", is_flag=True, help="Prompt once for the SSH password.")
 @click.option("--ask-become-pass", is_flag=True, help="Prompt once for the sudo password.")
-@click.option(
-    "--known-hosts",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=str(Path("~/.ssh/known_hosts").expanduser()),
-    show_default=True,
-)
-@click.option(
-    "--trust-on-first-use",
-    is_flag=True,
-    help="Accept and record unknown host keys (changed keys are still refused).",
-)
-@click.option(
-    "--ssh-config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=str(Path("~/.ssh/config").expanduser()),
-    show_default=True,
-)
+@ssh_client_options
 @click.option(
     "--workers",
     type=click.IntRange(1, 1000),
@@ -162,6 +151,7 @@ def cli() -> None:
     help="Where to write the --report (default: standard output).",
 )
 @passphrase_option
+@broker_options
 def scan(
     targets,
     inventory,
@@ -187,6 +177,9 @@ def scan(
     report_format,
     report_output,
     ask_passphrase,
+    broker,
+    runner_keys,
+    site_timeout,
 ) -> None:
     """Audit hosts. TARGETS are `local`, `host`, `user@host` or `user@host:port`.
 
@@ -219,7 +212,10 @@ def scan(
     console = make_console()
     if not quiet:
         console.print(f"policy {pol.name} {pol.version}: {plan_summary(pol)}", markup=False)
-    if quiet:
+    if broker:
+        how = (broker, runner_keys, site_timeout)
+        result = broker_scan(chosen, pol, options, how, console, quiet)
+    elif quiet:
         result = run_scan(chosen, pol, options)
     else:
         with progress(console, len(chosen)) as on_host:
@@ -478,11 +474,14 @@ def policies_validate(files) -> None:
 
 cli.add_command(report)
 cli.add_command(frameworks)
-for command in EVIDENCE_COMMANDS:
+cli.add_command(worker)
+for command in (*EVIDENCE_COMMANDS, *DRIFT_COMMANDS):
     cli.add_command(command)
 
 
 cli.add_command(feeds)
+cli.add_command(store_command)
+cli.add_command(remediate)
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 Exit codes of ``verify``: 0 intact; 4 tampered or broken (a file, digest, signature or
 chain link does not match: each problem is printed); 3 bad input (no such scan or path, an
-unreadable archive or key).
+unreadable archive or key). ``export --tsa`` exits 3 when the TSA gives no usable token:
+nothing is written then.
 
 The signing key is ``$HYGIE_SIGNING_KEY``, else ``~/.config/hygie/signing.key`` (its
 public key beside it, ``signing.pub``); its passphrase comes from
@@ -21,12 +22,15 @@ from pathlib import Path
 import click
 
 from hygie.chain import ChainCheck, walk
-from hygie.database import database_path, default_path
+from hygie.cli_store import DB_HELP, STORE_LOCATION, open_store
 from hygie.export import (
+    TIMESTAMP,
     BundleError,
+    Exported,
     ExportError,
     bundle_files,
     read_bundle,
+    timestamp_bundle,
     verify_bundle,
     write_bundle,
 )
@@ -44,7 +48,8 @@ from hygie.signing import (
     public_path,
     read_public_key,
 )
-from hygie.store import Store, StoreError
+from hygie.store import StoreError
+from hygie.timestamp import TimestampError, TsaTrust, read_trust
 
 EXIT_TAMPERED = 4
 
@@ -55,9 +60,15 @@ passphrase_option = click.option(
 )
 _db_option = click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=STORE_LOCATION,
     default=None,
-    help=f"SQLite store (default {default_path()}, or $HYGIE_DB).",
+    help=DB_HELP,
+)
+_tsa_cert_option = click.option(
+    "--tsa-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The RFC 3161 TSA's CA certificate (PEM; its chain and the TSA's own certificate "
+    "may follow it): the bundle's timestamp token must be signed under it.",
 )
 
 
@@ -157,25 +168,58 @@ def keys_show(path, ask_passphrase) -> None:
     multiple=True,
     help="Only this framework in the reports (repeatable; default: every catalog).",
 )
+@click.option(
+    "--tsa",
+    "tsa_url",
+    metavar="URL",
+    help="RFC 3161 Time-Stamp Authority to ask for a token over the manifest envelope, "
+    f"stored as {TIMESTAMP}: trusted time. The token differs on each export.",
+)
+@_tsa_cert_option
 @_db_option
 @passphrase_option
-def export(scan_ref, output, lang, frameworks, db, ask_passphrase) -> None:
+def export(scan_ref, output, lang, frameworks, tsa_url, tsa_cert, db, ask_passphrase) -> None:
     """Write a stored scan's evidence bundle: every raw fact, the results, the OSCAL and
     HTML reports, the scan's signed envelope, a signed manifest of all of them and the
-    public key. Exporting twice gives identical bytes."""
-    store = Store(database_path(db))
+    public key. Exporting twice gives identical bytes (with --tsa, all but the token)."""
+    trust = _tsa_trust(tsa_cert)
+    if trust is not None and not tsa_url:
+        raise BadInput("--tsa-cert checks the token of a TSA: give --tsa URL too")
+    store = open_store(db)
     try:
         scan_id = store.resolve(scan_ref)
         seal = store.seal(scan_id)
         signer = configured_signer(ask_passphrase) if seal and seal.keyid else None
         bundle = bundle_files(store, scan_id, signer, lang=lang, frameworks=frameworks or None)
+        bundle, stamp = _timestamp(bundle, tsa_url, trust)
         write_bundle(bundle, output)
-    except (StoreError, ExportError) as exc:
+    except (StoreError, ExportError, TimestampError) as exc:
         raise BadInput(str(exc)) from None
     finally:
         store.close()
     mark = f"signed by key {seal.keyid}" if seal and seal.keyid else "UNSIGNED"
     click.echo(f"bundle of scan {scan_id} ({len(bundle.files)} files, {mark}) written to {output}")
+    if stamp:
+        click.echo(stamp)
+
+
+def _tsa_trust(path: Path | None) -> TsaTrust | None:
+    try:
+        return read_trust(path) if path else None
+    except TimestampError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _timestamp(
+    bundle: Exported, url: str | None, trust: TsaTrust | None
+) -> tuple[Exported, str | None]:
+    """The bundle with the TSA's token when one is asked for, and what to say of it."""
+    if not url:
+        return bundle, None
+    bundle, trusted = timestamp_bundle(bundle, url, trust)
+    if trusted is not None:
+        return bundle, f"{TIMESTAMP}: {trusted}"
+    return bundle, f"{TIMESTAMP}: token of TSA {url}, not checked (no --tsa-cert)"
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -218,7 +262,7 @@ def _chain_lines(chain: ChainCheck, trusted: Mapping | None) -> list[str]:
 
 
 def _verify_store(scan_ref: str, db: Path | None, trusted: Mapping | None) -> int:
-    store = Store(database_path(db))
+    store = open_store(db)
     try:
         problems = store.verify(scan_ref)
         scan_id = store.resolve(scan_ref)
@@ -237,13 +281,15 @@ def _verify_store(scan_ref: str, db: Path | None, trusted: Mapping | None) -> in
     return EXIT_TAMPERED if broken else 0
 
 
-def _verify_bundle(path: Path, previous: Path | None, trusted: Mapping | None) -> int:
+def _verify_bundle(
+    path: Path, previous: Path | None, trusted: Mapping | None, tsa: TsaTrust | None
+) -> int:
     try:
         bundle = read_bundle(path)
         before = read_bundle(previous) if previous else None
     except BundleError as exc:
         raise BadInput(str(exc)) from None
-    check = verify_bundle(bundle, trusted, before)
+    check = verify_bundle(bundle, trusted, before, tsa)
     for p in check.problems:
         click.echo(f"TAMPERED {p}")
     click.echo(f"bundle {path}: scan {check.scan_id}, chain link {check.seq}, {check.files} files")
@@ -278,13 +324,15 @@ def _is_bundle_path(target: str) -> bool:
     type=click.Path(exists=True, path_type=Path),
     help="The bundle of the scan stored just before: checks the chain link.",
 )
+@_tsa_cert_option
 @_db_option
-def verify(target, key_files, previous, db) -> None:
+def verify(target, key_files, previous, tsa_cert, db) -> None:
     """Check evidence offline. TARGET is a bundle (directory or .tar from `hygie export`)
     or a stored scan (id, prefix, `latest`).
 
     A bundle: the manifest's signature, every file's digest, no file missing or extra, the
-    scan envelope's signature and subjects, and with --previous the chain link. A stored
+    scan envelope's signature and subjects, with --previous the chain link, and with
+    --tsa-cert the RFC 3161 timestamp token and its time. A stored
     scan: its facts re-hashed, then the whole chain of the store from its first link
     (each link's prev and seq, signature, and subjects against the stored facts and
     results), which finds an edited, deleted or reordered scan.
@@ -293,9 +341,9 @@ def verify(target, key_files, previous, db) -> None:
     """
     trusted = _trusted(key_files)
     if _is_bundle_path(target):
-        sys.exit(_verify_bundle(Path(target), previous, trusted))
-    if previous:
-        raise BadInput("--previous applies to a bundle, not to a stored scan")
+        sys.exit(_verify_bundle(Path(target), previous, trusted, _tsa_trust(tsa_cert)))
+    if previous or tsa_cert:
+        raise BadInput("--previous and --tsa-cert apply to a bundle, not to a stored scan")
     sys.exit(_verify_store(target, db, trusted))
 
 

@@ -20,6 +20,7 @@ import paramiko
 
 from hygie import __version__
 from hygie.collect import Privilege, collect
+from hygie.drift import COLLECTIONS
 from hygie.evaluate import evaluate_host, host_family
 from hygie.factspec import FactSpec, ProbeContext, all_facts, closure
 from hygie.inventory import Target
@@ -53,6 +54,7 @@ def needed_facts(policy: Policy) -> list[FactSpec]:
     names = set(ALWAYS_COLLECTED)
     for selection in policy.selections.values():
         names.update(registry[selection.check_id].facts)
+    names.update(name for need in policy.collect for name in COLLECTIONS[need])
     names = closure(names, specs)
     unknown = names - set(specs)
     if unknown:
@@ -255,8 +257,8 @@ def audit_host(
             host.uid = collected.uid
         host.facts |= probe_facts(target, specs, host.facts, deadline, resolution)
         host.facts |= derive_facts(host.facts, specs)
-    except TransportError as exc:
-        host.error = str(exc)
+    except TransportError as exc:  # one inert line: a NUL would not even store in PostgreSQL
+        host.error = printable(str(exc), 2000)
     except Exception as exc:  # never let one host take the scan down
         host.error = f"internal: {type(exc).__name__}: {printable(str(exc))}"
     finally:
@@ -285,7 +287,7 @@ def run_scan(
     options = options or EngineOptions()
     targets = list(targets)
     specs = needed_facts(policy)
-    scan = _new_scan(policy)
+    scan = new_scan(policy)
     done: dict[str, HostScan] = {}
     workers = max(1, min(options.workers, len(targets) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hygie-host") as pool:
@@ -300,7 +302,9 @@ def run_scan(
     return scan
 
 
-def _new_scan(policy: Policy, facts_from: str | None = None) -> Scan:
+def new_scan(policy: Policy, facts_from: str | None = None) -> Scan:
+    """An empty scan under ``policy``: hosts are added by whoever audits them (in-process
+    here, through a broker in hygie.distributed)."""
     return Scan(
         id=new_scan_id(),
         started=time.time(),
@@ -319,7 +323,7 @@ def rejudge(scan: Scan, policy: Policy) -> Scan:
 
     Hosts that could not be assessed stay ``error``: re-judging never invents evidence.
     """
-    new = _new_scan(policy, facts_from=scan.facts_from or scan.id)
+    new = new_scan(policy, facts_from=scan.facts_from or scan.id)
     specs = needed_facts(policy)
     for old in scan.hosts:
         collected = {k: v for k, v in old.facts.items() if v.kind.evidence}

@@ -32,6 +32,7 @@ HOST_VARS = {
     "connect_timeout",
     "timeout",
     "network",
+    "site",
 }
 TOP_KEYS = {"defaults", "groups", "hosts"}
 GROUP_KEYS = {"vars", "hosts"}
@@ -39,6 +40,8 @@ BECOME = {"none", "sudo"}
 #: ``none``: a network-only target (a modality, an appliance): probed from the network,
 #: never logged into.
 TRANSPORTS = {"ssh", "local", "none"}
+#: a site names a broker queue (``site.<name>``) and a directory of runner keys
+SITE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 
 
 class InventoryError(DataFileError):
@@ -65,6 +68,8 @@ class Target:
     connect_timeout: float = 10.0
     timeout: float = 300.0
     network: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: the site (segment) whose runner audits the host when scanning through a broker
+    site: str | None = None
 
     @property
     def display_address(self) -> str:
@@ -120,6 +125,10 @@ def _local_name() -> str:
 
 
 def load_inventory(path: Path) -> Inventory:
+    from hygie import inventory_ansible  # it builds on this module
+
+    if inventory_ansible.is_ansible_inventory(path):
+        return inventory_ansible.load_ansible_inventory(path)
     source = str(path)
     root = load_mapping(path, InventoryError)
     check_keys(root, TOP_KEYS, source, "inventory", InventoryError)
@@ -228,6 +237,8 @@ def _problem(key: str, value: Any) -> str | None:
         if not all(isinstance(v, str) for v in items):
             return "must be a string or a list of strings"
         return None
+    if key == "site" and not (isinstance(value, str) and SITE_NAME.fullmatch(value)):
+        return "must be a site name (letters, digits, '-', '_' and '.')"
     strings = {"address", "user", "password_env", "become_password_env", "proxy_jump"}
     if key in strings and (not isinstance(value, str) or not value):
         return "must be a non-empty string"
@@ -256,4 +267,5 @@ def _target(name: str, values: dict[str, Any], groups: tuple[str, ...]) -> Targe
         connect_timeout=float(values.get("connect_timeout", Target.connect_timeout)),
         timeout=float(values.get("timeout", Target.timeout)),
         network=dict(values.get("network") or {}),
+        site=values.get("site"),
     )

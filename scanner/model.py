@@ -153,6 +153,10 @@ class HostScan:
     execs: int = 0
     uid: int | None = None
     tags: tuple[str, ...] = ()
+    #: who assessed the host in a multi-site scan (hygie.distributed): the inventory's
+    #: ``site`` and the keyid of the runner whose signed result was accepted; None in-process
+    site: str | None = None
+    runner: str | None = None
 
     @property
     def duration(self) -> float:

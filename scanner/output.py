@@ -20,6 +20,12 @@ def counts(results) -> dict[str, int]:
     return {s.value: c.get(s.value, 0) for s in Status}
 
 
+def _assessed_by(host) -> dict:
+    """Who assessed a host of a multi-site scan; nothing for an in-process one, so that the
+    canonical results of every scan sealed before sites existed stay byte-identical."""
+    return {k: v for k, v in (("site", host.site), ("runner", host.runner)) if v is not None}
+
+
 def scan_to_dict(scan: Scan) -> dict:
     return {
         "format": "hygie-results",
@@ -50,6 +56,7 @@ def scan_to_dict(scan: Scan) -> dict:
                 "duration_s": round(h.duration, 3),
                 "connections": h.connections,
                 "execs": h.execs,
+                **_assessed_by(h),
                 "summary": counts(h.results),
                 "facts": [
                     {

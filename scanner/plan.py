@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hygie.drift import COLLECTIONS
 from hygie.engine import needed_facts
 from hygie.policy import Policy
 from hygie.registry import all_checks
@@ -29,7 +30,9 @@ def collection_plan(policy: Policy) -> list[PlannedFact]:
     selected = [registry[s.check_id] for s in policy.selections.values()]
     planned = []
     for spec in specs:
-        readers = tuple(m.id for m in selected if spec.name in m.facts)
+        readers = tuple(m.id for m in selected if spec.name in m.facts) + tuple(
+            f"hygie {need}" for need in policy.collect if spec.name in COLLECTIONS[need]
+        )
         needers = tuple(s.name for s in specs if spec.name in s.requires)
         planned.append(PlannedFact(spec.name, spec.kind, spec.description, readers, needers))
     return planned

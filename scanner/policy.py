@@ -18,7 +18,7 @@ from hygie.model import Severity
 from hygie.registry import CheckMeta, all_checks
 from hygie.yamlfile import DataFileError, Node, check_keys, load_mapping
 
-TOP_KEYS = {"name", "version", "description", "extends", "checks", "exclude"}
+TOP_KEYS = {"name", "version", "description", "extends", "checks", "exclude", "collect"}
 ENTRY_KEYS = {"params", "severity"}
 DEFAULT_POLICY = "health-baseline"
 
@@ -41,6 +41,8 @@ class Policy:
     description: str
     sources: tuple[str, ...]
     selections: dict[str, Selection]
+    #: facts gathered for a need no check has (``drift``: hygie.drift.COLLECTIONS)
+    collect: tuple[str, ...] = ()
 
     def document(self) -> dict:
         """The fully resolved policy, as stored with a scan so it can be reproduced."""
@@ -53,7 +55,7 @@ class Policy:
                 s.check_id: {"params": s.params, "severity": s.severity.value}
                 for s in self.selections.values()
             },
-        }
+        } | ({"collect": list(self.collect)} if self.collect else {})
 
     @property
     def digest(self) -> str:
@@ -76,6 +78,7 @@ class Policy:
             doc.get("description", ""),
             tuple(doc.get("sources", ())),
             selections,
+            tuple(doc.get("collect", ())),
         )
 
 
@@ -119,9 +122,10 @@ def _load(path: Path, chain: tuple[str, ...]) -> Policy:
 
     selections: dict[str, Selection] = {}
     sources: tuple[str, ...] = ()
+    collect: tuple[str, ...] = ()
     if "extends" in doc:
         parent = _load_parent(doc["extends"], path, (*chain, source))
-        selections, sources = dict(parent.selections), parent.sources
+        selections, sources, collect = dict(parent.selections), parent.sources, parent.collect
 
     for item in _list(doc.get("exclude"), source, "exclude"):
         if item.value not in selections:
@@ -143,7 +147,25 @@ def _load(path: Path, chain: tuple[str, ...]) -> Policy:
         description=str(doc["description"].value) if "description" in doc else "",
         sources=(*sources, source),
         selections=selections,
+        collect=tuple(dict.fromkeys((*collect, *_collect(doc.get("collect"), source)))),
     )
+
+
+def _collect(node: Node | None, source: str) -> list[str]:
+    """``collect:`` needs, each one of hygie.drift.COLLECTIONS (inherited ones are kept)."""
+    from hygie.drift import COLLECTIONS
+
+    if node is None:
+        return []
+    if not isinstance(node.value, list) or not all(isinstance(n.value, str) for n in node.value):
+        raise PolicyError(
+            source, node.line, f"'collect' must be a list of: {', '.join(COLLECTIONS)}"
+        )
+    for item in node.value:
+        if item.value not in COLLECTIONS:
+            known = ", ".join(COLLECTIONS)
+            raise PolicyError(source, item.line, f"unknown collect need {item.value!r} ({known})")
+    return [n.value for n in node.value]
 
 
 def _load_parent(ref: Node, path: Path, chain: tuple[str, ...]) -> Policy:

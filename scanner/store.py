@@ -1,4 +1,6 @@
-"""The store: every scan, its facts (the evidence) and its results, in embedded SQLite.
+"""The store: every scan, its facts (the evidence) and its results, in embedded SQLite or,
+for a central store fed by several sites, in PostgreSQL (hygie.database: same schema, same
+triggers, same chain).
 
 Facts are written once and never updated; each keeps the sha256 of its raw bytes and the
 scan keeps a digest over all of them, so ``hygie verify`` can show the evidence is intact.
@@ -7,8 +9,11 @@ An offline re-evaluation is a new scan that points at the facts of the scan it j
 Every scan is also sealed as it is stored, in the same transaction: its signed envelope is
 the next link of the store's evidence chain (hygie.chain), kept in ``envelopes`` with the
 signer's public key in ``signing_keys``. Triggers refuse to update or delete any row of
-the evidence tables: evidence is never removed, and an edit made behind SQLite's back is
-found by ``hygie verify``.
+the evidence tables: evidence is never removed, and an edit made behind the database's back
+is found by ``hygie verify``.
+
+:func:`copy_store` moves a store from one engine to the other row for row, envelopes and
+all: the chain it arrives with is the chain it had, not a new one.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +28,18 @@ from pathlib import Path
 import orjson
 
 from hygie.chain import RESULTS, Link, results_json, seal_scan, sha256
-from hygie.database import open_database, transaction
+from hygie.database import Database, DatabaseError, Location, Refusal, connect, is_url
 from hygie.model import Fact, FactKind, HostScan, Result, Scan, Seal, evidence_digest
 from hygie.signing import Signer
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 EVIDENCE_TABLES = ("scans", "hosts", "facts", "results", "envelopes", "signing_keys")
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS scans (
     id TEXT PRIMARY KEY,
     started REAL NOT NULL,
@@ -58,6 +65,8 @@ CREATE TABLE IF NOT EXISTS hosts (
     execs INTEGER NOT NULL,
     uid INTEGER,
     tags TEXT NOT NULL,
+    site TEXT,
+    runner TEXT,
     PRIMARY KEY (scan_id, name)
 );
 CREATE TABLE IF NOT EXISTS facts (
@@ -90,17 +99,54 @@ CREATE TABLE IF NOT EXISTS envelopes (
     keyid TEXT,
     envelope BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS signing_keys (keyid TEXT PRIMARY KEY, public_key BLOB NOT NULL);
-CREATE TRIGGER IF NOT EXISTS facts_are_evidence BEFORE UPDATE ON facts
-BEGIN SELECT RAISE(ABORT, 'facts are evidence and are never edited'); END;
-""" + "".join(
-    f"""CREATE TRIGGER IF NOT EXISTS {table}_never_{verb}d BEFORE {verb.upper()} ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} are evidence and are never {verb}d'); END;
+CREATE TABLE IF NOT EXISTS signing_keys (
+    keyid TEXT PRIMARY KEY,
+    public_key BLOB NOT NULL
+);
 """
-    for table in EVIDENCE_TABLES
-    for verb in ("update", "delete")
-    if (table, verb) != ("facts", "update")  # facts_are_evidence, since schema 1
+REFUSALS = (
+    Refusal("facts_are_evidence", "facts", "UPDATE", "facts are evidence and are never edited"),
+    *(
+        Refusal(
+            f"{table}_never_{verb}d",
+            table,
+            verb.upper(),
+            f"{table} are evidence and are never {verb}d",
+        )
+        for table in EVIDENCE_TABLES
+        for verb in ("update", "delete", "truncate")  # TRUNCATE: PostgreSQL only
+        if (table, verb) != ("facts", "update")  # facts_are_evidence, since schema 1
+    ),
 )
+# The columns of each evidence table in the order the schema declares them: every INSERT
+# names them (PostgreSQL's tables have one more, rowid) and a copy reads them in that order.
+COLUMNS = {
+    table: tuple(names.split())
+    for table, names in {
+        "scans": "id started finished tool_version policy_name policy_version policy_digest "
+        "policy_document facts_from evidence_digest",
+        "hosts": "scan_id name address transport family error started finished connections "
+        "execs uid tags site runner",
+        "facts": "scan_id host name exit_status truncated sha256 stdout stderr kind",
+        "results": "scan_id host check_id status severity body",
+        "envelopes": "scan_id seq prev digest keyid envelope",
+        "signing_keys": "keyid public_key",
+    }.items()
+}
+_INSERT = {
+    table: f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})"
+    for table, cols in COLUMNS.items()
+}
+_IGNORE = " ON CONFLICT DO NOTHING"
+_META = "INSERT INTO meta (key, value) VALUES (?, ?)" + _IGNORE
+# A scan's rows of each table, in the order they were stored: parents before children
+_SCAN_ROWS = {
+    table: f"SELECT {', '.join(cols)} FROM {table} "
+    f"WHERE {'id' if table == 'scans' else 'scan_id'} = ? ORDER BY rowid"
+    for table, cols in COLUMNS.items()
+    if table != "signing_keys"
+}
+_LINK = "SELECT seq, scan_id, prev, digest, keyid, envelope FROM envelopes "
 
 
 class StoreError(Exception):
@@ -126,24 +172,31 @@ def _legacy_kind(name: str) -> FactKind:
     return FactKind(spec.kind) if spec is not None else FactKind.SHELL
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    columns = {row[1] for row in db.execute("PRAGMA table_info(facts)")}
-    if "kind" not in columns:  # schema 1: a new column, old rows keep NULL
+def _migrate(db: Database) -> None:
+    if "kind" not in db.columns("facts"):  # schema 1: a new column, old rows keep NULL
         db.execute("ALTER TABLE facts ADD COLUMN kind TEXT")
+    hosts = db.columns("hosts")
+    for column in ("site", "runner"):  # schema 3: who assessed a host (multi-site scans)
+        if column not in hosts:
+            db.execute(f"ALTER TABLE hosts ADD COLUMN {column} TEXT")
 
 
 class Store:
-    def __init__(self, path: Path):
-        self.path = path
-        self._db = open_database(path, _SCHEMA)
-        with transaction(self._db) as db:
+    """``path``: a SQLite file, or a ``postgresql://`` URL (hygie.database). ``self.path``
+    is what may be shown: the file's path, or the URL with its password masked."""
+
+    def __init__(self, path: Location):
+        try:
+            self._db = connect(path, _SCHEMA, REFUSALS)
+        except DatabaseError as exc:
+            raise StoreError(str(exc)) from None
+        self.path: Location = self._db.location if is_url(path) else Path(path)
+        with self._db.transaction() as db:
             _migrate(db)
             db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )
-            db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            db.execute(_META, ("schema_version", str(SCHEMA_VERSION)))
 
     def close(self) -> None:
         self._db.close()
@@ -152,13 +205,13 @@ class Store:
         """Store the scan and seal it as the chain's next link, signed by ``signer`` (or
         unsigned); sets and returns ``scan.seal``. A re-evaluation stores only the facts it
         derived itself; its collected facts stay those of the scan it judged
-        (``facts_from``). The write lock is taken first (``BEGIN IMMEDIATE``) so that two
-        scans stored at once still get distinct, consecutive links."""
+        (``facts_from``). The writers' lock is taken first (``BEGIN IMMEDIATE``, an
+        advisory lock on PostgreSQL) so that two scans stored at once, by any process,
+        still get distinct, consecutive links."""
         results = results_json(scan)
-        with transaction(self._db) as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._db.transaction(write=True) as db:
             db.execute(
-                "INSERT INTO scans VALUES (?,?,?,?,?,?,?,?,?,?)",
+                _INSERT["scans"],
                 (
                     scan.id,
                     scan.started,
@@ -174,7 +227,7 @@ class Store:
             )
             for h in scan.hosts:
                 db.execute(
-                    "INSERT INTO hosts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    _INSERT["hosts"],
                     (
                         scan.id,
                         h.name,
@@ -188,10 +241,12 @@ class Store:
                         h.execs,
                         h.uid,
                         json.dumps(list(h.tags)),
+                        h.site,
+                        h.runner,
                     ),
                 )
                 db.executemany(
-                    "INSERT INTO facts VALUES (?,?,?,?,?,?,?,?,?)",
+                    _INSERT["facts"],
                     [
                         (
                             scan.id,
@@ -209,7 +264,7 @@ class Store:
                     ],
                 )
                 db.executemany(
-                    "INSERT INTO results VALUES (?,?,?,?,?,?)",
+                    _INSERT["results"],
                     [
                         (
                             scan.id,
@@ -226,7 +281,7 @@ class Store:
         return scan.seal
 
     @staticmethod
-    def _link(db: sqlite3.Connection, scan: Scan, results: bytes, signer: Signer | None) -> Seal:
+    def _link(db: Database, scan: Scan, results: bytes, signer: Signer | None) -> Seal:
         last = db.execute(
             "SELECT seq, envelope FROM envelopes ORDER BY seq DESC LIMIT 1"
         ).fetchone()
@@ -242,26 +297,23 @@ class Store:
             signer=signer,
         )
         db.execute(
-            "INSERT INTO envelopes VALUES (?,?,?,?,?,?)",
+            _INSERT["envelopes"],
             (scan.id, seal.seq, seal.prev, seal.envelope_sha256, seal.keyid, envelope),
         )
         if signer is not None:
-            db.execute(
-                "INSERT OR IGNORE INTO signing_keys VALUES (?,?)",
-                (signer.keyid, signer.public.pem),
-            )
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('chain_started', ?)", (scan.id,))
+            db.execute(_INSERT["signing_keys"] + _IGNORE, (signer.keyid, signer.public.pem))
+        db.execute(_META, ("chain_started", scan.id))
         return seal
 
     def resolve(self, ref: str) -> str:
-        """A scan id, a unique prefix of one, or ``latest``."""
+        """A scan id, a unique prefix of one (in any case, as SQLite's LIKE), or ``latest``."""
         if ref == "latest":
             row = self._db.execute("SELECT id FROM scans ORDER BY started DESC LIMIT 1").fetchone()
             if row is None:
                 raise StoreError(f"no scan stored in {self.path}")
             return row[0]
         rows = self._db.execute(
-            "SELECT id FROM scans WHERE id LIKE ? ESCAPE '\\'",
+            "SELECT id FROM scans WHERE lower(id) LIKE lower(?) ESCAPE '\\'",
             (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
         ).fetchall()
         if len(rows) != 1:
@@ -279,24 +331,13 @@ class Store:
         scan = Scan(
             *row[:7], policy_document=json.loads(row[7]), facts_from=row[8], seal=self.seal(scan_id)
         )
+        fields = COLUMNS["hosts"][1:]  # HostScan's own, after scan_id
         for h in self._db.execute(
-            "SELECT name, address, transport, family, error, started, finished, connections, "
-            "execs, uid, tags FROM hosts WHERE scan_id = ? ORDER BY rowid",
+            f"SELECT {', '.join(fields)} FROM hosts WHERE scan_id = ? ORDER BY rowid",
             (scan_id,),
         ).fetchall():
-            fields = (
-                "name",
-                "address",
-                "transport",
-                "family",
-                "error",
-                "started",
-                "finished",
-                "connections",
-                "execs",
-                "uid",
-            )
-            host = HostScan(**dict(zip(fields, h[:10], strict=True)), tags=tuple(json.loads(h[10])))
+            values = dict(zip(fields, h, strict=True))
+            host = HostScan(**values | {"tags": tuple(json.loads(values["tags"]))})
             host.facts = self._facts(scan.facts_from, host.name, True) if scan.facts_from else {}
             host.facts |= self._facts(scan.id, host.name)
             host.results = [
@@ -362,14 +403,21 @@ class Store:
         return bytes(row[0]) if row else None
 
     def public_keys(self) -> list[tuple[str, bytes]]:
-        return [(k, bytes(pem)) for k, pem in self._db.execute("SELECT * FROM signing_keys")]
+        return [
+            (k, bytes(pem))
+            for k, pem in self._db.execute(
+                "SELECT keyid, public_key FROM signing_keys ORDER BY rowid"
+            ).fetchall()
+        ]
 
     def links(self) -> Iterator[Link]:
-        """The chain, in seq order, one envelope in memory at a time."""
-        for seq, scan_id, prev, digest, keyid, envelope in self._db.execute(
-            "SELECT seq, scan_id, prev, digest, keyid, envelope FROM envelopes ORDER BY seq"
-        ):
+        """The chain, in seq order, one envelope in memory at a time (one query per link:
+        a PostgreSQL cursor would fetch them all at once)."""
+        row = self._db.execute(_LINK + "ORDER BY seq LIMIT 1").fetchone()
+        while row is not None:
+            seq, scan_id, prev, digest, keyid, envelope = row
             yield Link(seq, scan_id, prev, digest, keyid, bytes(envelope))
+            row = self._db.execute(_LINK + "WHERE seq > ? ORDER BY seq LIMIT 1", (seq,)).fetchone()
 
     def scan_ids(self) -> set[str]:
         return {scan_id for (scan_id,) in self._db.execute("SELECT id FROM scans")}
@@ -444,3 +492,43 @@ class Store:
             ).fetchone()
             out.append(ScanSummary(scan_id, started, policy, hosts, counts, facts_from))
         return out
+
+
+@dataclass(frozen=True)
+class Copied:
+    scans: int  # copied now
+    kept: int  # already in the destination: a prefix of the source
+
+
+def _history(store: Store) -> tuple[list[str], list[tuple[int, str, str]]]:
+    """The store's scans in the order they were stored, and its links (seq, scan id,
+    sha256 of the envelope bytes) in chain order."""
+    order = [scan_id for (scan_id,) in store._db.execute("SELECT id FROM scans ORDER BY rowid")]
+    return order, [(link.seq, link.scan_id, sha256(link.envelope)) for link in store.links()]
+
+
+def copy_store(source: Store, target: Store) -> Copied:
+    """Copy every scan of ``source`` that ``target`` lacks, row for row and byte for byte,
+    in the order they were stored (which is chain order), with the signing keys: nothing
+    is re-sealed, since the envelopes are the evidence. ``target`` must hold a prefix of
+    ``source`` (nothing, or an earlier copy); anything else is refused, as two chains
+    cannot be merged. One transaction, under the target's writers' lock."""
+    order, links = _history(source)
+    keys = source.public_keys()
+    with target._db.transaction(write=True) as db:
+        kept, kept_links = _history(target)
+        if kept != order[: len(kept)] or kept_links != links[: len(kept_links)]:
+            raise StoreError(
+                f"{target.path} holds scans or links that {source.path} does not begin "
+                "with: two chains cannot be merged, nothing copied"
+            )
+        for keyid, pem in keys:
+            if target.public_key(keyid) not in (None, pem):
+                raise StoreError(f"{target.path} holds another public key as {keyid}")
+        db.executemany(_INSERT["signing_keys"] + _IGNORE, keys)
+        for scan_id in order[len(kept) :]:
+            for table, select in _SCAN_ROWS.items():
+                db.executemany(_INSERT[table], source._db.execute(select, (scan_id,)).fetchall())
+        meta = source._db.execute("SELECT key, value FROM meta WHERE key <> 'schema_version'")
+        db.executemany(_META, meta.fetchall())
+    return Copied(len(order) - len(kept), len(kept))

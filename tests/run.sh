@@ -16,7 +16,7 @@ fi
 APT_PACKAGES=(
   openssh-server openssh-client sudo iproute2 util-linux procps openssl python3-venv
   libpam-pwquality libpam-modules chrony rsyslog nftables nmap
-  inetutils-telnetd inetutils-inetd vsftpd redis-server snmpd nginx-light chromium
+  inetutils-telnetd inetutils-inetd vsftpd redis-server snmpd nginx-light chromium postgresql
 )
 export DEBIAN_FRONTEND=noninteractive
 if ! dpkg -s "${APT_PACKAGES[@]}" >/dev/null 2>&1; then

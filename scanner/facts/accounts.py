@@ -9,10 +9,11 @@ to the scheme name and the aging fields before it leaves the host.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hygie.facts.password import strip_comment
-from hygie.factspec import fact, file_fact
+from hygie.factspec import fact, file_fact, files_fact, split_files
 
 # --------------------------------------------------------------------------- facts
 
@@ -190,3 +191,90 @@ def parse_umask_sources(text: str) -> tuple[UmaskSetting, ...]:
         if m and path == "/etc/default/login":  # elsewhere UMASK= is just a variable
             found.append(UmaskSetting(int(m.group(1), 8), code, f"{path}:{lineno}"))
     return tuple(found)
+
+
+# --------------------------------------------------------------------------- drift facts
+# Gathered for ``hygie drift`` (the policy's ``collect: [drift]``, see hygie.drift): who is
+# an administrator, and what sudo lets whom do. /etc/group holds no secret (group
+# passwords are in gshadow, never read); sudoers rules name users, hosts and commands.
+
+ETC_GROUP = file_fact("etc_group", "/etc/group", "local groups and their members (no secrets)")
+SUDOERS = files_fact(
+    "sudoers",
+    "/etc/sudoers /etc/sudoers.d/*",
+    "sudoers(5) and its sudoers.d drop-ins: who may run what as whom",
+    privileged=True,
+    max_bytes=256 << 10,
+)
+ADMIN_GROUPS = ("sudo", "wheel", "admin")
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    name: str
+    gid: int
+    members: tuple[str, ...]
+
+
+def parse_group(text: str) -> tuple[GroupEntry, ...]:
+    """/etc/group, skipping comments, NIS lines and malformed entries."""
+    entries = []
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) != 4 or line.startswith(("#", "+", "-")) or not parts[2].isdigit():
+            continue
+        members = tuple(m.strip() for m in parts[3].split(",") if m.strip())
+        entries.append(GroupEntry(parts[0], int(parts[2]), members))
+    return tuple(entries)
+
+
+def admin_members(passwd: str, group: str) -> frozenset[tuple[str, str]]:
+    """(group, user) for every member of sudo/wheel/admin, listed in /etc/group or by the
+    user's primary group in /etc/passwd."""
+    groups = [g for g in parse_group(group) if g.name in ADMIN_GROUPS]
+    by_gid = {g.gid: g.name for g in groups}
+    found = {(g.name, m) for g in groups for m in g.members}
+    found |= {(by_gid[e.gid], e.name) for e in parse_passwd(passwd) if e.gid in by_gid}
+    return frozenset(found)
+
+
+def _sudoers_file_used(path: str) -> bool:
+    """sudo skips sudoers.d files whose name ends in ``~`` or contains a dot."""
+    if not path.startswith("/etc/sudoers.d/"):
+        return True
+    name = path.rsplit("/", 1)[-1]
+    return not name.endswith("~") and "." not in name
+
+
+def _logical_lines(text: str) -> Iterator[str]:
+    """Lines with backslash continuations joined."""
+    pending = ""
+    for line in text.splitlines():
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        yield pending + line
+        pending = ""
+    if pending:
+        yield pending
+
+
+def _sudoers_rule(line: str) -> str | None:
+    """The rule a sudoers line holds, whitespace collapsed; None for a blank line or a
+    comment (``#include`` and ``#includedir`` are directives, not comments)."""
+    stripped = line.strip()
+    if stripped.startswith(("#include", "#includedir")):
+        return " ".join(stripped.split())
+    rule = re.sub(r"(?<!\\)#.*$", "", stripped).strip()
+    return " ".join(rule.split()) or None
+
+
+def parse_sudoers_rules(text: str) -> frozenset[str]:
+    """Every normalised rule of the files sudo reads (comments dropped, continuations
+    joined, whitespace collapsed), so reformatting a file is no drift."""
+    rules = set()
+    for path, content in split_files(text).items():
+        if not _sudoers_file_used(path):
+            continue
+        rules.update(r for r in map(_sudoers_rule, _logical_lines(content)) if r)
+    return frozenset(rules)

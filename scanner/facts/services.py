@@ -105,3 +105,30 @@ def parse_services(text: str) -> RunningServices:
         units_enabled=_first_column(sections.get("systemd-enabled", "")),
         processes=processes,
     )
+
+
+# Gathered for ``hygie drift`` (see hygie.drift): what listens, from the host's own socket
+# table. Read-only (``ss`` only reads netlink), numeric (no name lookups), no process
+# names (they need root and say nothing a port does not).
+LISTENING_SOCKETS = fact(
+    "listening_sockets",
+    "command -v ss >/dev/null 2>&1 || exit 127; ss -Hltnu",
+    "listening TCP and UDP sockets from the host's socket table (ss -Hltnu)",
+    max_bytes=256 << 10,
+    timeout=10,
+)
+
+
+def parse_listening_sockets(text: str) -> frozenset[tuple[str, str, int]]:
+    """(protocol, local address, port) of each ``ss -Hltnu`` line; UDP sockets are
+    ``UNCONN`` rather than ``LISTEN`` and count as listening. ``0.0.0.0%lo`` and
+    ``[::1]`` forms keep their address as printed, without brackets."""
+    found = set()
+    for line in text.splitlines():
+        cols = line.split()
+        if len(cols) < 5 or cols[0] not in ("tcp", "udp"):
+            continue
+        address, _, port = cols[4].rpartition(":")
+        if port.isdigit():
+            found.add((cols[0], address.strip("[]"), int(port)))
+    return frozenset(found)

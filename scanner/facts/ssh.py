@@ -344,3 +344,65 @@ def parse_banner_file(text: str) -> BannerFile:
         int(size) if size.isdigit() else None,
         fields.get("text") == "yes",
     )
+
+
+def host_key_fingerprints(text: str) -> dict[str, str]:
+    """Public host key path -> its ``SHA256:...`` fingerprint, from the ``ssh_host_keys``
+    fact (:func:`parse_host_keys` keeps type and size only)."""
+    found = {}
+    for line in text.splitlines():
+        path, _, rest = line.partition("\t")
+        fp = next((w for w in rest.split() if w.startswith(("SHA256:", "MD5:"))), None)
+        if fp:
+            found[path] = fp
+    return found
+
+
+# Gathered for ``hygie drift`` (see hygie.drift). The keys of root (every UID 0 account)
+# and of the sudo/wheel/admin members are fingerprinted ON THE TARGET by ssh-keygen -lf:
+# only ``user<TAB>file<TAB>bits SHA256:... comment (TYPE)`` leaves the host, never a key.
+# Only the default AuthorizedKeysFile paths are read; at most 200 keys per file.
+_PRIVILEGED_HOMES = (
+    "awk -F: 'NR == FNR { if ($1 ~ /^(sudo|wheel|admin)$/) { g[$3] = 1; "
+    'n = split($4, m, ","); for (i = 1; i <= n; i++) p[m[i]] = 1 } next } '
+    '($3 == 0 || ($1 in p) || ($4 in g)) && $6 ~ /^\\// { print $1 ":" $6 }\' '
+    "/etc/group /etc/passwd"
+)
+AUTHORIZED_KEYS = fact(
+    "authorized_keys_fingerprints",
+    "command -v ssh-keygen >/dev/null 2>&1 || exit 127; "
+    + _PRIVILEGED_HOMES
+    + " | while IFS=: read -r u h; do "
+    'for f in "$h/.ssh/authorized_keys" "$h/.ssh/authorized_keys2"; do '
+    '[ -f "$f" ] || continue; ssh-keygen -lf "$f" 2>/dev/null | head -n 200 | '
+    'while IFS= read -r l; do printf \'%s\\t%s\\t%s\\n\' "$u" "$f" "$l"; done; '
+    "done; done; true",
+    "SHA256 fingerprints (ssh-keygen -lf on the target) of the authorized_keys of UID 0 "
+    "accounts and sudo/wheel/admin members; never the keys",
+    privileged=True,
+    max_bytes=256 << 10,
+    timeout=15,
+)
+
+
+@dataclass(frozen=True)
+class AuthorizedKey:
+    user: str
+    file: str
+    fingerprint: str
+    type: str
+    comment: str
+
+
+_KEY_LINE = re.compile(r"^\d+\s+(\S+:\S+)\s*(.*?)\s*\((\w[\w-]*)\)\s*$")
+
+
+def parse_authorized_keys(text: str) -> tuple[AuthorizedKey, ...]:
+    """``user<TAB>file<TAB>ssh-keygen -lf line`` records; anything else is skipped."""
+    keys = []
+    for line in text.splitlines():
+        parts = line.split("\t", 2)
+        m = _KEY_LINE.match(parts[2]) if len(parts) == 3 else None
+        if m:
+            keys.append(AuthorizedKey(parts[0], parts[1], m.group(1), m.group(3), m.group(2)))
+    return tuple(keys)

@@ -1,5 +1,10 @@
 """Threat-intelligence feeds in the scan store's SQLite file, in their own tables.
 
+Feeds stay in SQLite when the scan store is on PostgreSQL (``--db``/``$HYGIE_DB`` a
+``postgresql://`` URL): they then live in the default SQLite file of the machine. They are
+public reference data, not evidence: each runner matches against its own copy, read-only by
+many threads at once and without the network, and a scan names the feed versions it used.
+
 Every import is recorded (source, file, sha256, the feed's own version and date, import
 time) so that a scan can name the exact feed versions its verdicts rest on. OSV advisories
 are upserted by id (a later export replaces an advisory, a withdrawn one removes it); KEV
@@ -9,14 +14,13 @@ and EPSS are whole snapshots and replace the previous one.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hygie.database import default_path, open_database, transaction
+from hygie.database import database_path, default_path, is_url, open_database, transaction
 from hygie.feeds.epss import read_epss
 from hygie.feeds.kev import is_kev, parse_kev, read_kev
 from hygie.feeds.osv import Advisory, FeedFormatError, file_digest, parse_advisory, read_records
@@ -105,8 +109,10 @@ class FeedImport:
 
 
 def feed_db_path(db: Path | None = None) -> Path:
-    """Where feeds live: the scan store (``--db``, else ``$HYGIE_DB``, else the default)."""
-    return db or Path(os.environ.get("HYGIE_DB") or default_path())
+    """Where feeds live: the scan store (``--db``, else ``$HYGIE_DB``, else the default)
+    when it is a SQLite file, else the default SQLite file."""
+    location = database_path(db)
+    return default_path() if is_url(location) else Path(location)
 
 
 class FeedStore:

@@ -16,7 +16,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_host_vars_override_group_vars_which_override_defaults(tmp_path):
-    inv = load_inventory(write(tmp_path, """
+    inv = load_inventory(
+        write(
+            tmp_path,
+            """
 defaults: {user: audit, become: sudo, port: 22}
 groups:
   pacs:
@@ -26,7 +29,9 @@ groups:
       pacs2: {address: 198.18.0.11, port: 22022}
 hosts:
   web1: {address: 198.18.0.20, key: ~/.ssh/id_ed25519}
-"""))
+""",
+        )
+    )
     by_name = {t.name: t for t in inv.targets}
     assert by_name["pacs1"].port == 2222 and by_name["pacs1"].user == "audit"
     assert by_name["pacs2"].port == 22022
@@ -39,12 +44,17 @@ hosts:
 
 
 def test_group_host_lists_and_top_level_vars_layer(tmp_path):
-    inv = load_inventory(write(tmp_path, """
+    inv = load_inventory(
+        write(
+            tmp_path,
+            """
 groups:
   linux: {hosts: [a, b], vars: {user: root}}
 hosts:
   a: {address: 198.18.0.1}
-"""))
+""",
+        )
+    )
     a = next(t for t in inv.targets if t.name == "a")
     assert a.user == "root" and a.address == "198.18.0.1"
 

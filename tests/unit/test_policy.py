@@ -36,14 +36,17 @@ def test_presets_differ_where_the_sources_differ():
 
 
 def test_extends_overrides_and_excludes(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 name: site
 version: 2
 extends: health-baseline
 exclude: [ssh_banner]
 checks:
   password_min_length: {params: {min_length: 20}, severity: critical}
-""")
+""",
+    )
     policy = load_policy(str(path))
     sel = policy.selections["password_min_length"]
     assert sel.params["min_length"] == 20 and sel.severity is Severity.CRITICAL
@@ -63,10 +66,12 @@ def test_document_round_trip_is_stable():
     [
         ("checks:\n  no_such_check: {}\n", 5, "unknown check 'no_such_check'"),
         ("checks:\n  password_min_length:\n    params: {minlen: 3}\n", 6, "unknown parameter"),
-        ("checks:\n  password_min_length:\n    params:\n      min_length: many\n", 7,
-         "expected int"),
-        ("checks:\n  password_min_length:\n    params:\n      min_length: true\n", 7,
-         "boolean"),
+        (
+            "checks:\n  password_min_length:\n    params:\n      min_length: many\n",
+            7,
+            "expected int",
+        ),
+        ("checks:\n  password_min_length:\n    params:\n      min_length: true\n", 7, "boolean"),
         ("checks:\n  ssh_banner: {severity: urgent}\n", 5, "severity must be one of"),
         ("checks:\n  ssh_banner: {sev: high}\n", 5, "unknown key 'sev'"),
         ("checks: [a, b]\n", 4, "must map check ids"),

@@ -83,3 +83,32 @@ def test_facts_cannot_be_updated_and_tampering_is_detected(tmp_path):
     db.close()
     problems = Store(path).verify("latest")
     assert problems == ["db1/os_release: content does not match its sha256"]
+
+
+def test_the_site_and_runner_of_a_host_are_kept(tmp_path):
+    store = Store(tmp_path / "h.db")
+    scan = make_scan()
+    scan.hosts[0].site, scan.hosts[0].runner = "imaging", "ab" * 32
+    store.save(scan)
+    loaded = store.load("latest")
+    assert (loaded.hosts[0].site, loaded.hosts[0].runner) == ("imaging", "ab" * 32)
+    assert (loaded.hosts[1].site, loaded.hosts[1].runner) == (None, None)
+
+
+def test_a_schema_3_store_gains_the_site_columns_and_its_chain_still_verifies(tmp_path):
+    from hygie.chain import walk
+
+    path = tmp_path / "old.db"
+    store = Store(path)
+    store.save(make_scan())
+    store.close()
+    db = sqlite3.connect(path)
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute("ALTER TABLE hosts DROP COLUMN site")
+    db.execute("ALTER TABLE hosts DROP COLUMN runner")
+    db.commit()
+    db.close()
+    reopened = Store(path)
+    assert reopened.load("latest").hosts[0].site is None
+    assert walk(reopened).problems == []
