@@ -129,10 +129,11 @@ def lab_comparison(per_site: int = 24) -> None:
 def _lab_targets(lab, site: str) -> list[Target]:
     keys = (str(lab.private_key_path),)
     return [
-        Target(h.name, address=lab.address(h.name), user=lab.user, keys=keys, become="sudo",
-               site=site)
+        Target(
+            h.name, address=lab.address(h.name), user=lab.user, keys=keys, become="sudo", site=site
+        )
         for h in lab.hosts
-    ]  # fmt: skip
+    ]
 
 
 def _in_process(labs, targets, policy) -> float:

@@ -85,9 +85,13 @@ def unassessed(target: Target, policy: Policy, error: str) -> HostScan:
         site=target.site,
     )
     host.results = evaluate_host(
-        host.name, {}, policy, host_error=error, privileged=False,
+        host.name,
+        {},
+        policy,
+        host_error=error,
+        privileged=False,
         network_only=target.transport == "none",
-    )  # fmt: skip
+    )
     return host
 
 

@@ -22,10 +22,25 @@ class Redis:
 
     def start(self) -> None:
         conf = [
-            "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-            "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "always",
-            "--save", "", "--daemonize", "no", "--logfile", str(self.dir / "redis.log"),
-        ]  # fmt: skip
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
         self.proc = subprocess.Popen(["redis-server", *conf])
         deadline = time.monotonic() + 10
         while self.cli("PING").strip() != "PONG":
@@ -41,6 +56,9 @@ class Redis:
     def cli(self, *args: str) -> str:
         proc = subprocess.run(
             ["redis-cli", "-s", str(self.socket), *args],
-            capture_output=True, text=True, timeout=10, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         return proc.stdout

@@ -118,10 +118,21 @@ class Sites:
         lab = runner.lab
         env = self.env | {"HYGIE_SIGNING_KEY": str(runner.key), SUDO_ENV: lab.password}
         argv = [
-            *HYGIE, "worker", "--site", site, "--broker", self.redis.url,
-            "--known-hosts", str(lab.known_hosts_path), "--ssh-config", "/dev/null",
-            "--redelivery-after", str(REDELIVERY), "--loglevel", "INFO",
-        ]  # fmt: skip
+            *HYGIE,
+            "worker",
+            "--site",
+            site,
+            "--broker",
+            self.redis.url,
+            "--known-hosts",
+            str(lab.known_hosts_path),
+            "--ssh-config",
+            "/dev/null",
+            "--redelivery-after",
+            str(REDELIVERY),
+            "--loglevel",
+            "INFO",
+        ]
         ready = _count(runner, "ready.")
         with runner.log.open("a") as log:
             runner.proc = subprocess.Popen(
@@ -143,10 +154,21 @@ class Sites:
         the store, signed by the central's own key (``HYGIE_DB`` of :func:`lab_env`)."""
         env = self.env | {"HYGIE_SIGNING_KEY": str(self.root / "keys" / "central.key")}
         argv = [
-            *HYGIE, "scan", "-i", str(inventory), "-p", str(self.policy),
-            "--broker", self.redis.url, "--runner-keys", str(self.runner_keys),
-            "--site-timeout", str(site_timeout), *([] if store else ["--no-store"]), *args,
-        ]  # fmt: skip
+            *HYGIE,
+            "scan",
+            "-i",
+            str(inventory),
+            "-p",
+            str(self.policy),
+            "--broker",
+            self.redis.url,
+            "--runner-keys",
+            str(self.runner_keys),
+            "--site-timeout",
+            str(site_timeout),
+            *([] if store else ["--no-store"]),
+            *args,
+        ]
         return subprocess.Popen(
             ["ip", "netns", "exec", self.central.scanner_ns, *argv],
             env=env,
@@ -214,11 +236,25 @@ def _local_verdicts(sites: Sites, site: str) -> dict[str, dict[str, str]]:
     inventory = write_inventory(sites.root / f"local-{site}.yaml", _inventory_hosts(lab, site))
     out = sites.root / f"local-{site}.json"
     proc = lab.run_in_scanner(
-        [*HYGIE, "scan", "-i", str(inventory), "-p", str(sites.policy), "--no-store", "-q",
-         "-o", str(out),
-         "--known-hosts", str(lab.known_hosts_path), "--ssh-config", "/dev/null"],
-        timeout=120, env=sites.env | {SUDO_ENV: lab.password},
-    )  # fmt: skip
+        [
+            *HYGIE,
+            "scan",
+            "-i",
+            str(inventory),
+            "-p",
+            str(sites.policy),
+            "--no-store",
+            "-q",
+            "-o",
+            str(out),
+            "--known-hosts",
+            str(lab.known_hosts_path),
+            "--ssh-config",
+            "/dev/null",
+        ],
+        timeout=120,
+        env=sites.env | {SUDO_ENV: lab.password},
+    )
     assert proc.returncode in (0, 1, 2), proc.stderr
     return verdicts(out)
 
@@ -280,9 +316,17 @@ def test_one_scan_through_the_broker_gives_the_local_verdicts_and_no_secret_trav
     merged, report = sites.root / "merged.json", sites.root / "merged.md"
     started = time.monotonic()
     rc, out, err = finish(
-        sites.scan(inventory, "-o", str(merged), "--report", "md",
-                   "--report-output", str(report), store=True)
-    )  # fmt: skip
+        sites.scan(
+            inventory,
+            "-o",
+            str(merged),
+            "--report",
+            "md",
+            "--report-output",
+            str(report),
+            store=True,
+        )
+    )
     elapsed = time.monotonic() - started
     traffic = expanded(monitor.stop().encode())
     assert rc in (1, 2), err
@@ -363,9 +407,12 @@ def test_a_broker_restart_mid_scan_loses_and_duplicates_nothing(sites):
     before = _received(runner)
     report = sites.root / "restart.json"
     proc = sites.scan(
-        _all_hosts_inventory(sites, "restart.yaml"), "--report", "json",
-        "--report-output", str(report),
-    )  # fmt: skip
+        _all_hosts_inventory(sites, "restart.yaml"),
+        "--report",
+        "json",
+        "--report-output",
+        str(report),
+    )
     wait_for(lambda: _received(runner) - before >= len(SEGMENTS["imaging"]), 60, "the tasks")
     sites.redis.stop()
     time.sleep(2)
@@ -431,8 +478,14 @@ def test_forged_results_are_refused_and_reported(sites):
     script = sites.root / "rogue.py"
     script.write_text(ROGUE)
     log = (sites.root / "rogue.log").open("w")
-    argv = [sys.executable, str(script), sites.redis.url, str(admin_key),
-            str(sites.runners["imaging"].key), str(sites.root)]  # fmt: skip
+    argv = [
+        sys.executable,
+        str(script),
+        sites.redis.url,
+        str(admin_key),
+        str(sites.runners["imaging"].key),
+        str(sites.root),
+    ]
     rogue = subprocess.Popen(argv, env=sites.env, stdout=log, stderr=log)
     try:
         hosts = {name: {"address": "198.18.0.250", "site": "admin"} for name in FORGED}
