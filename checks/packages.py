@@ -22,12 +22,12 @@ from hygie.facts.packages import (
     KernelPackage,
     Package,
     compare_versions,
-    parse_apt_simulation,
     parse_auto_updates,
     parse_dnf_updateinfo,
     parse_dpkg_packages,
     parse_index_age,
     parse_kernel_packages,
+    parse_pending_updates,
     parse_reboot_required,
     parse_rpm_packages,
 )
@@ -73,7 +73,7 @@ def _today(facts: Facts) -> tuple[date, int]:
     facts=(
         "os_release",
         "date_utc",
-        "apt_upgrade_simulation",
+        "pending_updates",
         "dnf_security_updates",
         "package_index_age",
     ),
@@ -90,10 +90,10 @@ def _today(facts: Facts) -> tuple[date, int]:
 def patch_security_updates_pending(facts: Facts, params: Mapping[str, Any]) -> Verdict:
     family = _family(facts)
     if family == "debian":
-        fact = "apt_upgrade_simulation"
-        if facts.get(fact).command_missing:
+        fact = "pending_updates"
+        updates = facts.parsed(fact, parse_pending_updates)
+        if updates is None:
             return not_applicable("apt-get is not installed")
-        updates = facts.parsed(fact, parse_apt_simulation)
         selected = [u for u in updates if u.security or not params["security_only"]]
         kind = "security updates" if params["security_only"] else "updates"
         pending = [u.describe() for u in selected]

@@ -6,21 +6,29 @@ stat of the apt lists); Ubuntu and RHEL ones follow the real tools' output forma
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hygie.engine import derive_facts
 from hygie.facts.packages import (
+    PENDING_UPDATES,
     compare_versions,
     parse_apt_simulation,
     parse_auto_updates,
     parse_dnf_updateinfo,
     parse_dpkg_packages,
     parse_kernel_packages,
+    parse_pending_updates,
     parse_reboot_required,
     parse_rpm_packages,
     rpm_evr_compare,
 )
+from hygie.factspec import all_facts
 from hygie.model import Fact, Status
 from hygie.registry import MissingFact
 
@@ -28,7 +36,10 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "patching"
 
 
 def fx(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    """A fixture; the derived-facts ones live in ``derived/`` (benchmarks/synthetic.py draws
+    its hosts from the top-level files only)."""
+    path = FIXTURES / name
+    return (path if path.exists() else FIXTURES / "derived" / name).read_bytes()
 
 
 DEBIAN = fx("os_release_debian12.txt")
@@ -172,6 +183,154 @@ def test_parse_auto_updates():
     assert rhel.units["dnf-automatic.timer"] == "enabled"
 
 
+# -- pending updates derived from the package lists -------------------------------------
+
+UBUNTU_DPKG = (
+    b"dpkg\t1.21.1ubuntu2.2\tii \tdpkg\t1.21.1ubuntu2.2\tamd64\n"
+    b"libc6:amd64\t2.35-0ubuntu3.5\tii \tglibc\t2.35-0ubuntu3.5\tamd64\n"
+    b"libc-bin\t2.35-0ubuntu3.5\tii \tglibc\t2.35-0ubuntu3.5\tamd64\n"
+    b"tzdata\t2023c-0ubuntu0.22.04.2\tii \ttzdata\t2023c-0ubuntu0.22.04.2\tall\n"
+    b"vim-tiny\t2:8.2.3995-1ubuntu2.13\tii \tvim\t2:8.2.3995-1ubuntu2.13\tamd64\n"
+)
+
+
+def derive(lists: bytes | Fact, dpkg: bytes = b"") -> Fact:
+    """``pending_updates`` as the engine derives it from the two collected facts."""
+    dpkg = dpkg or fx("packages_dpkg_debian12.pass.txt")
+    collected = {
+        "packages_dpkg": Fact("packages_dpkg", dpkg),
+        "apt_package_lists": lists if isinstance(lists, Fact) else Fact("apt_package_lists", lists),
+    }
+    spec = all_facts()[PENDING_UPDATES]
+    return derive_facts(collected, [spec])[PENDING_UPDATES]
+
+
+def updates_of(fact: Fact) -> set[tuple[str, str, str, bool]]:
+    return {
+        (u.name, u.installed, u.candidate, u.security) for u in parse_pending_updates(fact.text)
+    }
+
+
+def test_derived_updates_equal_the_captured_apt_simulation():
+    """The Debian capture (137 upgrades, 87 from -security) and the Ubuntu one, whose
+    newly installed kernel package is not modelled (see hygie.facts.packages)."""
+    debian = derive(fx("apt_package_lists_debian12_pending.fail.txt"))
+    sim = parse_apt_simulation(fx("apt_sim_debian12_pending.fail.txt").decode())
+    assert updates_of(debian) == {(u.name, u.installed, u.candidate, u.security) for u in sim}
+    assert debian.stdout + b"\n" == fx("pending_updates_debian12_pending.fail.txt")
+    ubuntu = derive(fx("apt_package_lists_ubuntu2204_mixed.fail.txt"), UBUNTU_DPKG)
+    sim = parse_apt_simulation(fx("apt_sim_ubuntu2204_mixed.fail.txt").decode())
+    assert updates_of(ubuntu) == {
+        (u.name, u.installed, u.candidate, u.security) for u in sim if u.installed
+    }
+    clean = derive(fx("apt_package_lists_debian12_clean.pass.txt"))
+    assert clean.stdout + b"\n" == fx("pending_updates_debian12_clean.pass.txt")
+
+
+def lists_text(*lists: tuple[str, str, dict[str, str]], pins: str = "") -> bytes:
+    """apt_package_lists output: (list name, Release header, {package: version})."""
+    out = [pins] if pins else []
+    for name, header, _ in lists:
+        out.append(f"==> release {name}_InRelease <==\n{header}")
+    for name, _, offers in lists:
+        body = "".join(f"{p}\t{v}\n" for p, v in offers.items())
+        out.append(f"==> packages {name}_main_binary-amd64_Packages <==\n{body}")
+    return ("\n".join(out) + "\n").encode()
+
+
+DPKG_ONE = b"dpkg\t1.21.22\tii \tdpkg\t1.21.22\tamd64\nfoo\t1.0-1\tii \tfoo\t1.0-1\tamd64\n"
+SECURITY = "Label: Debian-Security\nSuite: stable-security\nVersion: 12"
+MAIN = "Label: Debian\nSuite: stable\nVersion: 12.8"
+BACKPORTS = "Label: Debian Backports\nSuite: stable-backports\nNotAutomatic: yes"
+
+
+def candidates(*lists, dpkg: bytes = DPKG_ONE, pins: str = "") -> dict[str, tuple[str, bool]]:
+    fact = derive(lists_text(*lists, pins=pins), dpkg)
+    return {name: (new, sec) for name, _, new, sec in updates_of(fact)}
+
+
+def test_apt_default_policy():
+    sec = ("h_debian-security_dists_bookworm-security", SECURITY, {"foo": "1.0-1+deb12u1"})
+    main = ("h_debian_dists_bookworm", MAIN, {"foo": "1.0-2"})
+    assert candidates(sec, main) == {"foo": ("1.0-2", False)}  # highest version wins
+    assert candidates(sec) == {"foo": ("1.0-1+deb12u1", True)}
+    assert candidates(("h_d_dists_x", MAIN, {"foo": "0.9-1"})) == {}  # never a downgrade
+    backports = ("h_d_dists_bookworm-backports", BACKPORTS, {"foo": "2.0-1~bpo12+1"})
+    assert candidates(backports, sec) == {"foo": ("1.0-1+deb12u1", True)}
+    automatic = (*backports[:1], BACKPORTS + "\nButAutomaticUpgrades: yes", backports[2])
+    assert candidates(automatic) == {"foo": ("2.0-1~bpo12+1", False)}
+    held = DPKG_ONE.replace(b"ii ", b"hi ")
+    assert candidates(sec, dpkg=held) == {}
+    both = ("h_debian_dists_bookworm", MAIN, {"foo": "1.0-1+deb12u1"})
+    fact = derive(lists_text(sec, both), DPKG_ONE)
+    (update,) = parse_pending_updates(fact.text)
+    assert update.origins == ("Debian-Security:12/stable-security", "Debian:12.8/stable")
+
+
+def test_pins_that_apply_are_not_guessed():
+    sec = ("h_debian-security_dists_bookworm-security", SECURITY, {"foo": "1.0-1+deb12u1"})
+    elsewhere = "==> pin /etc/apt/preferences.d/nodejs <==\nPackage: nodejs\n"
+    elsewhere += "Pin: origin deb.nodesource.com\nPin-Priority: 600"
+    assert candidates(sec, pins=elsewhere) == {"foo": ("1.0-1+deb12u1", True)}
+    applies = "==> pin /etc/apt/preferences <==\nPackage: *\nPin: release l=Debian-Security\n"
+    applies += "Pin-Priority: -1"
+    fact = derive(lists_text(sec, pins=applies), DPKG_ONE)
+    assert fact.exit_status == 1 and b"pins applying" in fact.stderr
+    ignored = applies.replace("/etc/apt/preferences <", "/etc/apt/preferences.d/x.disabled <")
+    assert candidates(sec, pins=ignored) == {"foo": ("1.0-1+deb12u1", True)}
+
+
+def test_unreadable_lists_and_missing_apt():
+    for marker in (b"# unreadable\n", b"! foo\n"):
+        unread = derive(lists_text(("h_d_dists_x", MAIN, {})) + marker, DPKG_ONE)
+        assert unread.exit_status == 1 and b"not read whole" in unread.stderr
+    assert parse_pending_updates(derive(MISSING, DPKG_ONE).text) is None
+    failed = Fact("apt_package_lists", b"", b"Killed\n", exit_status=137)
+    assert derive(failed, DPKG_ONE).exit_status == 1
+
+
+def _dpkg_compare(a: str, b: str) -> int:
+    for op, result in (("lt", -1), ("eq", 0)):
+        argv = ["dpkg", "--compare-versions", a, op, b]
+        if subprocess.run(argv, check=False).returncode == 0:
+            return result
+    return 1
+
+
+_PART = st.text(alphabet="0123456789", min_size=1, max_size=2)
+_VERSION = st.builds(
+    lambda epoch, up, suffix, rev: f"{epoch}{up}{suffix}{rev}",
+    st.sampled_from(["", "", "1:"]),
+    st.lists(_PART, min_size=1, max_size=3).map(".".join),
+    st.sampled_from(["", "~rc1", "+dfsg", "a"]),
+    st.sampled_from(["", "-1", "-2", "-1+deb12u1", "-1~bpo12+1"]),
+)
+
+
+@pytest.mark.skipif(shutil.which("dpkg") is None, reason="needs the real dpkg")
+@settings(max_examples=40, deadline=None)
+@given(
+    installed=st.dictionaries(st.sampled_from("abcd"), _VERSION, min_size=1, max_size=4),
+    offered=st.lists(st.dictionaries(st.sampled_from("abcde"), _VERSION), min_size=1, max_size=3),
+)
+def test_pending_updates_match_dpkg_ordering(installed, offered):
+    """Random installed versions against random lists (default priority): the derived
+    updates are exactly the packages for which dpkg itself finds a newer offer, at the
+    newest one."""
+    dpkg = "".join(f"{n}\t{v}\tii \t{n}\t{v}\tamd64\n" for n, v in installed.items())
+    lists = [(f"h_r{i}_dists_s{i}", f"Label: L{i}\nSuite: s{i}", o) for i, o in enumerate(offered)]
+    got = {n: new for n, (new, _) in candidates(*lists, dpkg=dpkg.encode()).items()}
+    expected = {}
+    for name, version in installed.items():
+        best = version
+        for offers in offered:
+            if name in offers and _dpkg_compare(offers[name], best) > 0:
+                best = offers[name]
+        if best != version:
+            expected[name] = best
+    assert got == expected
+
+
 # -- patch_security_updates_pending ------------------------------------------------------
 
 
@@ -179,16 +338,19 @@ def pending_facts(os_release=DEBIAN, apt=b"", dnf=MISSING, index=None, today=TOD
     return {
         "os_release": os_release,
         "date_utc": today,
-        "apt_upgrade_simulation": apt,
+        "pending_updates": apt,
         "dnf_security_updates": dnf,
         "package_index_age": fx("index_age_debian12.txt") if index is None else index,
     }
 
 
+NO_APT = b'{"apt": false}'
+
+
 def test_pending_real_debian(check_runner):
     verdict = check_runner(
         "patch_security_updates_pending",
-        pending_facts(apt=fx("apt_sim_debian12_pending.fail.txt")),
+        pending_facts(apt=fx("pending_updates_debian12_pending.fail.txt")),
     )
     assert verdict.status is Status.FAIL
     assert verdict.message.startswith("87 security updates pending")
@@ -197,21 +359,22 @@ def test_pending_real_debian(check_runner):
 
 
 def test_pending_clean_and_params(check_runner):
-    clean = pending_facts(apt=fx("apt_sim_clean.pass.txt"))
+    clean = pending_facts(apt=fx("pending_updates_debian12_clean.pass.txt"))
     verdict = check_runner("patch_security_updates_pending", clean)
     assert verdict.status is Status.PASS and "0 day(s) ago" in verdict.message
-    ubuntu = pending_facts(UBUNTU, apt=fx("apt_sim_ubuntu2204_mixed.fail.txt"))
-    assert check_runner("patch_security_updates_pending", ubuntu, max_pending=4).status is (
+    derived = derive(fx("apt_package_lists_ubuntu2204_mixed.fail.txt"), UBUNTU_DPKG)
+    ubuntu = pending_facts(UBUNTU, apt=derived)
+    assert check_runner("patch_security_updates_pending", ubuntu, max_pending=3).status is (
         Status.PASS
     )
     verdict = check_runner(
-        "patch_security_updates_pending", ubuntu, max_pending=4, security_only=False
+        "patch_security_updates_pending", ubuntu, max_pending=3, security_only=False
     )
-    assert verdict.status is Status.FAIL and verdict.message.startswith("5 updates")
+    assert verdict.status is Status.FAIL and verdict.message.startswith("4 updates")
 
 
 def test_pending_stale_index_fails(check_runner):
-    facts = pending_facts(apt=fx("apt_sim_clean.pass.txt"), today=days_later(10))
+    facts = pending_facts(apt=fx("pending_updates_debian12_clean.pass.txt"), today=days_later(10))
     verdict = check_runner("patch_security_updates_pending", facts)
     assert verdict.status is Status.FAIL and "10 day(s) ago" in verdict.message
     assert check_runner("patch_security_updates_pending", facts, max_index_age_days=30).status is (
@@ -220,31 +383,31 @@ def test_pending_stale_index_fails(check_runner):
 
 
 def test_pending_without_index_is_error(check_runner):
-    facts = pending_facts(apt=fx("apt_sim_clean.pass.txt"), index=b"")
+    facts = pending_facts(apt=fx("pending_updates_debian12_clean.pass.txt"), index=b"")
     assert check_runner("patch_security_updates_pending", facts).status is Status.ERROR
 
 
-def test_pending_apt_failure_raises(check_runner):
-    broken = Fact("apt_upgrade_simulation", b"", b"E: Unmet dependencies\n", exit_status=100)
+def test_pending_lists_failure_raises(check_runner):
+    broken = derive(Fact("apt_package_lists", b"", b"Killed\n", exit_status=137), DPKG_ONE)
     with pytest.raises(MissingFact):
         check_runner("patch_security_updates_pending", pending_facts(apt=broken))
 
 
 def test_pending_rhel(check_runner):
     index = fx("index_age_rhel9.txt")
-    facts = pending_facts(RHEL, apt=MISSING, dnf=fx("dnf_rhel9_security.fail.txt"), index=index)
+    facts = pending_facts(RHEL, apt=NO_APT, dnf=fx("dnf_rhel9_security.fail.txt"), index=index)
     verdict = check_runner("patch_security_updates_pending", facts)
     assert verdict.status is Status.FAIL and verdict.message.startswith("5 security updates")
     assert "RHSA-2024:1130" in verdict.evidence[0].actual
-    facts = pending_facts(RHEL, apt=MISSING, dnf=fx("dnf_clean.pass.txt"), index=index)
+    facts = pending_facts(RHEL, apt=NO_APT, dnf=fx("dnf_clean.pass.txt"), index=index)
     assert check_runner("patch_security_updates_pending", facts).status is Status.PASS
     no_cache = Fact("dnf_security_updates", b"", b"Error: Cache-only enabled but no cache\n", 1)
     with pytest.raises(MissingFact):
-        check_runner("patch_security_updates_pending", pending_facts(RHEL, MISSING, no_cache))
+        check_runner("patch_security_updates_pending", pending_facts(RHEL, NO_APT, no_cache))
 
 
 def test_pending_without_package_manager(check_runner):
-    facts = pending_facts(apt=MISSING)
+    facts = pending_facts(apt=derive(MISSING, DPKG_ONE))
     assert check_runner("patch_security_updates_pending", facts).status is Status.NOT_APPLICABLE
 
 
