@@ -23,7 +23,7 @@ from hygie.cli_evidence import COMMANDS as EVIDENCE_COMMANDS
 from hygie.cli_evidence import configured_signer, passphrase_option
 from hygie.cli_remediate import remediate
 from hygie.cli_ssh import ssh_client_options
-from hygie.cli_store import DB_HELP, STORE_LOCATION, open_store
+from hygie.cli_store import db_option, open_store
 from hygie.cli_store import store as store_command
 from hygie.console import make_console, progress, summary
 from hygie.diff import diff_scans
@@ -45,12 +45,6 @@ from hygie.yamlfile import DataFileError
 EXIT_BAD_INPUT = 3
 NETWORK_POLICY = "network"  # policies/network.yaml
 
-db_option = click.option(
-    "--db",
-    type=STORE_LOCATION,
-    default=None,
-    help=DB_HELP,
-)
 policy_option = click.option(
     "-p",
     "--policy",

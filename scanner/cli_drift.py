@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import click
 
-from hygie.cli_store import DB_HELP, STORE_LOCATION, open_store
+from hygie.cli_store import db_option, open_store
 from hygie.drift import Change, Drift, HostDrift, drift
 from hygie.jsonfmt import pretty
 from hygie.model import Scan
@@ -86,7 +86,7 @@ def drift_text(d: Drift) -> str:
 @click.argument("old_ref", required=False)
 @click.argument("new_ref", default="latest")
 @click.option("-f", "--format", "fmt", type=click.Choice(("text", "json")), default="text")
-@click.option("--db", type=STORE_LOCATION, help=DB_HELP)
+@db_option
 def drift_command(old_ref, new_ref, fmt, db) -> None:
     """What changed on the hosts between two stored scans: listening ports, UID 0
     accounts, admin group members, sudoers rules, SSH host keys, authorized_keys
@@ -156,7 +156,7 @@ def trend_text(t: Trend, hosts: bool) -> str:
 @click.option("--framework", "frameworks", multiple=True, help="Only this framework (repeatable).")
 @click.option("--hosts", is_flag=True, help="Also one row per host and framework.")
 @click.option("-f", "--format", "fmt", type=click.Choice(("text", "json")), default="text")
-@click.option("--db", type=STORE_LOCATION, help=DB_HELP)
+@db_option
 def trend_command(last, frameworks, hosts, fmt, db) -> None:
     """Per framework, score and failures over the last stored scans of the latest scan's
     policy, fleet-wide (and per host with --hosts; always in JSON), each scan named with

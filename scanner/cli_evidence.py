@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 
 from hygie.chain import ChainCheck, walk
-from hygie.cli_store import DB_HELP, STORE_LOCATION, open_store
+from hygie.cli_store import db_option, open_store
 from hygie.export import (
     TIMESTAMP,
     BundleError,
@@ -57,12 +57,6 @@ passphrase_option = click.option(
     "--ask-passphrase",
     is_flag=True,
     help=f"Prompt for the signing key's passphrase (else ${PASSPHRASE_ENV}).",
-)
-_db_option = click.option(
-    "--db",
-    type=STORE_LOCATION,
-    default=None,
-    help=DB_HELP,
 )
 _tsa_cert_option = click.option(
     "--tsa-cert",
@@ -176,7 +170,7 @@ def keys_show(path, ask_passphrase) -> None:
     f"stored as {TIMESTAMP}: trusted time. The token differs on each export.",
 )
 @_tsa_cert_option
-@_db_option
+@db_option
 @passphrase_option
 def export(scan_ref, output, lang, frameworks, tsa_url, tsa_cert, db, ask_passphrase) -> None:
     """Write a stored scan's evidence bundle: every raw fact, the results, the OSCAL and
@@ -325,7 +319,7 @@ def _is_bundle_path(target: str) -> bool:
     help="The bundle of the scan stored just before: checks the chain link.",
 )
 @_tsa_cert_option
-@_db_option
+@db_option
 def verify(target, key_files, previous, tsa_cert, db) -> None:
     """Check evidence offline. TARGET is a bundle (directory or .tar from `hygie export`)
     or a stored scan (id, prefix, `latest`).

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from hygie.cli_store import DB_HELP, STORE_LOCATION, open_store
+from hygie.cli_store import db_option, open_store
 from hygie.inventory import load_inventory
 from hygie.remediate import FORMATS, RemediationError, failures, first_groups, render
 from hygie.reports.cli import BadInput
@@ -27,7 +27,7 @@ from hygie.yamlfile import DataFileError
     type=click.Path(exists=True, path_type=Path),
     help="The scan's inventory: one play per host group (default: one play).",
 )
-@click.option("--db", type=STORE_LOCATION, default=None, help=DB_HELP)
+@db_option
 @click.option(
     "-o",
     "--output",

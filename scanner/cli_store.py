@@ -32,6 +32,7 @@ class StoreLocation(click.ParamType):
 
 STORE_LOCATION = StoreLocation()
 DB_HELP = f"Store: a SQLite file (default {default_path()}) or a postgresql:// URL; $HYGIE_DB."
+db_option = click.option("--db", type=STORE_LOCATION, default=None, help=DB_HELP)
 
 
 def open_store(db: Location | None) -> Store:
