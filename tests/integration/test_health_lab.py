@@ -292,8 +292,11 @@ def test_patient_data_is_not_in_the_evidence(scan):
 def test_the_hl7_tarpit_does_not_stall_the_scan(scan, health):
     _, hosts, elapsed = scan
     assert [e["event"] for e in health.requests("ie-weak", "mllp-tarpit.log")] == ["held"]
-    assert hosts["ie-weak"]["duration_s"] < 20  # two silent MLLP ports at 5 s each + FHIR
-    assert elapsed < 60
+    # The silent MLLP ports are cut by the probe's 5 s read bound, not by the host's 60 s
+    # deadline: the host is assessed and ends well before it (margin for a loaded CI box)
+    assert hosts["ie-weak"]["error"] is None
+    assert hosts["ie-weak"]["duration_s"] < 45
+    assert elapsed < 90
 
 
 def nmap_fact(address: str, ports: list[tuple[int, str, bool]]) -> Fact:
