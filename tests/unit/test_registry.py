@@ -12,22 +12,12 @@ import pytest
 from hygie import registry
 from hygie.checkdata import CheckData, CheckText
 from hygie.factspec import all_facts
+from hygie.frameworks import load_catalogs
 from hygie.model import Severity
 from hygie.policy import builtin_policies, load_policy
 from hygie.registry import ANY_FAMILY, FAMILIES, all_checks, id_prefixes
 
-FRAMEWORKS = {
-    "hipaa",
-    "gdpr",
-    "nis2",
-    "iso27001_2022",
-    "nist_800_53r5",
-    "nist_csf_2_0",
-    "anssi_hygiene",
-    "anssi_bp028",
-    "cis_controls_v8",
-    "cis_ubuntu_2204_v2_0_0",
-}
+FRAMEWORKS = set(load_catalogs())  # the catalogs shipped in policies/frameworks
 CHECKS = all_checks()
 
 
